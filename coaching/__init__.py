@@ -1,0 +1,1 @@
+"""Copilot rules: frames in, prioritised coaching messages out (sans-I/O)."""

@@ -1,0 +1,54 @@
+"""`pitbox` command line: dispatches to the subcommands (replay, probe, demo).
+
+Every subcommand module exposes `add_parser(subparsers)` and `run(args) -> int`. Errors a user can
+cause (missing file, not an iRacing file) are reported as one line on stderr with a non-zero exit;
+tracebacks are for bugs only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+from importlib import metadata
+
+from driver_app import cli_demo, cli_probe, cli_replay
+
+
+def _version() -> str:
+    try:
+        return metadata.version("pitbox")
+    except metadata.PackageNotFoundError:
+        return "0+unknown"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="pitbox", description="PitBox: the open driver app for sim racing.")
+    parser.add_argument("--version", action="version", version=f"pitbox {_version()}")
+    parser.add_argument(
+        "--log-level",
+        default="WARNING",
+        choices=["DEBUG", "INFO", "WARNING", "ERROR"],
+        help="what to log on stderr (default: WARNING)",
+    )
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    cli_replay.add_parser(subparsers)
+    cli_probe.add_parser(subparsers)
+    cli_demo.add_parser(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=args.log_level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    if args.command is None:
+        parser.print_help(sys.stderr)
+        return 2
+    result: int = args.run(args)
+    return result
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Team relay: wire protocol, relay core, asyncio server and client, sinks."""
