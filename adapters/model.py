@@ -247,8 +247,8 @@ def empty_cars(count: int) -> npt.NDArray[np.void]:
 T = TypeVar("T")
 
 
-class _ScalarField(Generic[T]):
-    """Typed attribute access to one scalar channel of a `TelemetryFrame`."""
+class _Field:
+    """A descriptor that reads the channel named like the attribute it is assigned to."""
 
     __slots__ = ("name",)
 
@@ -257,6 +257,12 @@ class _ScalarField(Generic[T]):
 
     def __set_name__(self, owner: type[Any], name: str) -> None:
         self.name = name
+
+
+class _ScalarField(_Field, Generic[T]):
+    """Typed attribute access to one scalar channel of a `TelemetryFrame`."""
+
+    __slots__ = ()
 
     @overload
     def __get__(self, obj: None, owner: type[Any]) -> _ScalarField[T]: ...
@@ -269,16 +275,10 @@ class _ScalarField(Generic[T]):
         return value
 
 
-class _ArrayField:
+class _ArrayField(_Field):
     """Typed access to one channel as an array (a column of a `FrameBlock`, or a per-tyre value)."""
 
-    __slots__ = ("name",)
-
-    def __init__(self) -> None:
-        self.name = ""
-
-    def __set_name__(self, owner: type[Any], name: str) -> None:
-        self.name = name
+    __slots__ = ()
 
     @overload
     def __get__(self, obj: None, owner: type[Any]) -> _ArrayField: ...
