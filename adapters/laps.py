@@ -10,20 +10,19 @@ The sim's own last-lap time arrives about 1.8 s after the line in iRacing; each 
 (`sim_time_s`) so callers can check the two agree.
 
 `split_laps` works on a whole `FrameBlock` (vectorised); `LapSplitter` is the streaming form for
-live data and reuses the same code on the frames of the lap just finished.
+live data and reuses the same code on the frames of the lap just finished. The `Lap` value itself
+lives in `adapters.model`, where coaching and strategy can use it.
 """
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any, Final
 
 import numpy as np
 import numpy.typing as npt
 
-from adapters.model import FrameBlock, TelemetryFrame, TrackSurface
+from adapters.model import FrameBlock, Lap, LapKind, SessionFlag, TelemetryFrame, TrackSurface
 
 SIM_LAP_TIME_DELAY_S: Final = 3.0
 """How long after the line to read the sim's last-lap time (iRacing updates it ~1.8 s late)."""
@@ -37,49 +36,6 @@ MAX_BUFFERED_FRAMES: Final = 60 * 60 * 10
 """The streaming splitter keeps at most this many frames (10 minutes at 60 Hz) while no lap ends."""
 COUNTER_WINDOW: Final = 30
 """In-world frames either side of a lap-fraction wrap within which the lap counter must step by one."""
-
-
-class LapKind(enum.Enum):
-    """How a lap was driven."""
-
-    OUT = "out"  # started from pit road
-    IN = "in"  # ended on, or entered, pit road
-    FLYING = "flying"  # a complete racing lap
-    INVALID = "invalid"  # off track, reset, tow, or not in the world for part of it
-
-
-@dataclass(frozen=True, slots=True)
-class Lap:
-    """One lap that ended at the line. Times in seconds of session time; indices into the block."""
-
-    number: int
-    kind: LapKind
-    start_index: int
-    end_index: int
-    """One past the lap's last frame: the first frame of the next lap."""
-    start_time_s: float | None
-    """Interpolated line-crossing time; None when the lap started from the pits, not at the line."""
-    end_time_s: float
-    time_s: float | None
-    sim_time_s: float | None
-    """The sim's own last-lap time for this lap, when it reported one."""
-    fuel_used_l: float | None
-    top_speed_mps: float
-    reasons: tuple[str, ...] = ()
-    """Why a lap is invalid (or in/out), in words."""
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "lap": self.number,
-            "time_s": None if self.time_s is None else round(self.time_s, 3),
-            "kind": self.kind.value,
-            "fuel_used_l": None if self.fuel_used_l is None else round(self.fuel_used_l, 3),
-            "top_speed_mps": round(self.top_speed_mps, 2),
-            "sim_time_s": None if self.sim_time_s is None else round(self.sim_time_s, 3),
-            "start_time_s": None if self.start_time_s is None else round(self.start_time_s, 3),
-            "end_time_s": round(self.end_time_s, 3),
-            "reasons": list(self.reasons),
-        }
 
 
 def _crossings(
@@ -162,6 +118,8 @@ def _lap_between(
     else:
         kind = LapKind.FLYING
 
+    caution_bits = SessionFlag.YELLOW | SessionFlag.YELLOW_WAVING | SessionFlag.CAUTION | SessionFlag.CAUTION_WAVING
+    under_caution = bool((part.session_flags[world].astype(np.uint32) & np.uint32(caution_bits)).any())
     fuel = part.fuel_level_l[world].astype(np.float64)
     fuel = fuel[~np.isnan(fuel)]
     # Sum of drops only: a refuel during the lap must not cancel what was burnt.
@@ -179,6 +137,7 @@ def _lap_between(
         fuel_used_l=fuel_used,
         top_speed_mps=float(speeds.max()) if len(speeds) else 0.0,
         reasons=tuple(reasons),
+        under_caution=under_caution,
     )
 
 
@@ -198,17 +157,11 @@ def split_laps(block: FrameBlock) -> list[Lap]:
     first_end = int(indices[0])
     limits = list(indices[1:]) + [len(block)]
     if bool(block.on_pit_road[first_world]) and first_end > first_world:
-        laps.append(
-            _lap_between(
-                block, int(ended[0]), first_world, None, first_end, float(times[0]), int(limits[0])
-            )
-        )
+        laps.append(_lap_between(block, int(ended[0]), first_world, None, first_end, float(times[0]), int(limits[0])))
     for j in range(1, len(indices)):
         start, end = int(indices[j - 1]), int(indices[j])
         laps.append(
-            _lap_between(
-                block, int(ended[j]), start, float(times[j - 1]), end, float(times[j]), int(limits[j])
-            )
+            _lap_between(block, int(ended[j]), start, float(times[j - 1]), end, float(times[j]), int(limits[j]))
         )
     return laps
 

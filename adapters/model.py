@@ -476,6 +476,55 @@ def json_ready(value: Any) -> Any:
     return value
 
 
+# --------------------------------------------------------------------------- laps
+
+
+class LapKind(enum.Enum):
+    """How a lap was driven."""
+
+    OUT = "out"  # started from pit road
+    IN = "in"  # ended on, or entered, pit road
+    FLYING = "flying"  # a complete racing lap
+    INVALID = "invalid"  # off track, reset, tow, or not in the world for part of it
+
+
+@dataclass(frozen=True, slots=True)
+class Lap:
+    """One lap that ended at the line. Times in seconds of session time; indices into the block."""
+
+    number: int
+    kind: LapKind
+    start_index: int
+    end_index: int
+    """One past the lap's last frame: the first frame of the next lap."""
+    start_time_s: float | None
+    """Interpolated line-crossing time; None when the lap started from the pits, not at the line."""
+    end_time_s: float
+    time_s: float | None
+    sim_time_s: float | None
+    """The sim's own last-lap time for this lap, when it reported one."""
+    fuel_used_l: float | None
+    top_speed_mps: float
+    reasons: tuple[str, ...] = ()
+    """Why a lap is invalid (or in/out), in words."""
+    under_caution: bool = False
+    """A yellow or caution flag was shown to the driver during the lap."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "lap": self.number,
+            "time_s": None if self.time_s is None else round(self.time_s, 3),
+            "kind": self.kind.value,
+            "fuel_used_l": None if self.fuel_used_l is None else round(self.fuel_used_l, 3),
+            "top_speed_mps": round(self.top_speed_mps, 2),
+            "sim_time_s": None if self.sim_time_s is None else round(self.sim_time_s, 3),
+            "start_time_s": None if self.start_time_s is None else round(self.start_time_s, 3),
+            "end_time_s": round(self.end_time_s, 3),
+            "reasons": list(self.reasons),
+            "under_caution": self.under_caution,
+        }
+
+
 # --------------------------------------------------------------------------- session
 
 
