@@ -1,4 +1,4 @@
-"""`pitbox` command line: dispatches to the subcommands (replay, probe, demo).
+"""`pitbox` command line: dispatches to the subcommands (replay, probe, demo, plan).
 
 Every subcommand module exposes `add_parser(subparsers)` and `run(args) -> int`. Errors a user can
 cause (missing file, not an iRacing file) are reported as one line on stderr with a non-zero exit;
@@ -13,7 +13,7 @@ import sys
 from collections.abc import Sequence
 from importlib import metadata
 
-from driver_app import cli_demo, cli_probe, cli_replay
+from driver_app import cli_demo, cli_plan, cli_probe, cli_replay
 
 
 def _version() -> str:
@@ -36,6 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
     cli_replay.add_parser(subparsers)
     cli_probe.add_parser(subparsers)
     cli_demo.add_parser(subparsers)
+    cli_plan.add_parser(subparsers)
     return parser
 
 

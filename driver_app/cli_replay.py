@@ -22,6 +22,8 @@ from adapters.errors import AdapterError
 from adapters.ibt import DEFAULT_CHUNK_RECORDS, IbtFile
 from adapters.laps import Lap, split_laps
 from adapters.model import FrameBlock, SessionInfo, json_ready
+from strategy.live import LiveStrategy
+from strategy.tyres import tyre_summary
 
 PROGRESS_MIN_RECORDS = 2 * DEFAULT_CHUNK_RECORDS
 """Files shorter than this decode in well under a second: no progress bar."""
@@ -35,6 +37,9 @@ def add_parser(subparsers: Any) -> None:
     )
     parser.add_argument("file", help="path to an .ibt file")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of tables")
+    parser.add_argument(
+        "--strategy", action="store_true", help="add the fuel, pace and tyre picture (strategy engine on the recording)"
+    )
     parser.set_defaults(run=run)
 
 
@@ -64,6 +69,57 @@ def replay_summary(info: SessionInfo, laps: list[Lap], duration_s: float, frames
         "recording": {"duration_s": round(duration_s, 3), "frames": frames},
         "laps": [lap.to_dict() for lap in laps],
     }
+
+
+def strategy_picture(info: SessionInfo, block: FrameBlock, laps: list[Lap]) -> dict[str, Any]:
+    """Run the live strategy engine over a recording as the driver app would, frame by frame."""
+    live = LiveStrategy(info)
+    live.on_session(info)
+    ends = {lap.end_index: lap for lap in laps}
+    for index in range(len(block)):
+        lap = ends.get(index)
+        if lap is not None:
+            live.on_lap(lap)
+        live.on_frame(block[index])
+    if len(block) in ends:
+        live.on_lap(ends[len(block)])
+    tyres = [tyre_summary(block, lap).to_dict() for lap in laps]
+    snapshot = live.snapshot()
+    fit = live.pace.tracker.fit_or_none()
+    return {
+        **snapshot.to_dict(),
+        "tyre_degradation": None if fit is None else fit.to_dict(),
+        "tyres_by_lap": tyres,
+    }
+
+
+def _print_strategy(console: Console, picture: dict[str, Any]) -> None:
+    fuel = picture["fuel_estimate"]
+    plan = picture["fuel"]
+    lines = []
+    if fuel is None:
+        lines.append("fuel: no green-flag flying lap to measure consumption on")
+    else:
+        lines.append(f"fuel per lap: {fuel['fuel_per_lap_l']:.3f} l (over {fuel['laps_used']} laps)")
+    if plan is not None:
+        lines.append(f"fuel now: {plan['fuel_l']:.2f} l = {plan['laps_of_fuel_left']:.1f} laps")
+        if plan["laps_remaining"]:
+            lines.append(
+                f"to finish: {plan['fuel_to_finish_l']:.2f} l for {plan['laps_remaining']:.1f} laps, "
+                f"add {plan['fuel_to_add_l']:.2f} l"
+            )
+    nxt = picture["next_lap"]
+    lines.append(
+        "next lap: not enough laps to predict"
+        if nxt is None
+        else f"next lap: {nxt['time_s']:.3f} s ± {nxt['sd_s']:.3f}"
+    )
+    deg = picture["tyre_degradation"]
+    if deg is not None:
+        lines.append(f"tyre degradation: {deg['deg_s_per_lap']:+.3f} s/lap ± {deg['deg_s_per_lap_ci95']:.3f}")
+    console.print("[bold]Strategy[/bold]")
+    for line in lines:
+        console.print(f"  {line}")
 
 
 def _format_time(seconds: float | None) -> str:
@@ -112,8 +168,14 @@ def run(args: argparse.Namespace) -> int:
         print(f"pitbox replay: {exc}", file=sys.stderr)
         return 1
     laps = split_laps(block)
+    summary = replay_summary(info, laps, duration_s, len(block))
+    if args.strategy:
+        summary["strategy"] = strategy_picture(info, block, laps)
     if args.json:
-        print(json.dumps(json_ready(replay_summary(info, laps, duration_s, len(block))), allow_nan=False))
+        print(json.dumps(json_ready(summary), allow_nan=False))
     else:
-        _print_tables(Console(), info, laps, duration_s)
+        console = Console()
+        _print_tables(console, info, laps, duration_s)
+        if args.strategy:
+            _print_strategy(console, summary["strategy"])
     return 0

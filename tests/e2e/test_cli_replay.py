@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from tests.support.reference import reference_path
 
 pytestmark = pytest.mark.e2e
@@ -73,3 +74,16 @@ def test_replay_of_missing_file_prints_one_clear_line(tmp_path: Path) -> None:
     result = _run("replay", str(tmp_path / "nope.ibt"))
     assert result.returncode != 0
     assert result.stderr.strip() == f"pitbox replay: {tmp_path / 'nope.ibt'}: no such file"
+
+
+def test_replay_strategy_reports_fuel_pace_and_tyres() -> None:
+    path = reference_path("ibt", "skmodtour_martinsville_laps_2015.ibt")
+    result = _run("replay", str(path), "--strategy", "--json")
+    assert result.returncode == 0, result.stderr
+    strategy = json.loads(result.stdout)["strategy"]
+    assert abs(strategy["fuel_estimate"]["fuel_per_lap_l"] - 0.456) < 0.01
+    assert strategy["fuel"]["laps_of_fuel_left"] > 100
+    assert strategy["next_lap"]["time_s"] == pytest.approx(19.4, abs=0.3)
+    assert strategy["tyres_by_lap"][1]["lap"] == 32
+    table = _run("replay", str(path), "--strategy")
+    assert "fuel per lap: 0.456 l" in table.stdout
