@@ -117,6 +117,10 @@ def _print_strategy(console: Console, picture: dict[str, Any]) -> None:
     deg = picture["tyre_degradation"]
     if deg is not None:
         lines.append(f"tyre degradation: {deg['deg_s_per_lap']:+.3f} s/lap ± {deg['deg_s_per_lap_ci95']:.3f}")
+    window = picture.get("pit_window")
+    if window is not None:
+        lines.append(f"pit call: {window['strategy']} ({window['confidence']:.0%} of simulated races)")
+        lines += [f"  - {reason}" for reason in window["reasons"]]
     console.print("[bold]Strategy[/bold]")
     for line in lines:
         console.print(f"  {line}")

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from adapters.model import Lap, LapKind, SessionInfo, TelemetryFrame
-from strategy.errors import NotEnoughDataError
+from strategy.errors import NotEnoughDataError, StrategyError
 from strategy.fuel import (
     DEFAULT_MARGIN_LAPS,
     FuelEstimate,
@@ -25,9 +25,15 @@ from strategy.fuel import (
     laps_remaining_by_time,
 )
 from strategy.pace import PacePredictor, Prediction, is_representative
+from strategy.pit import PitStopCost, RaceModel, best_window, candidate_strategies, reasons, simulate
+from strategy.tyres import DEFAULT_FUEL_EFFECT_S_PER_L
 
 MAX_LAPS_KEPT = 200
 """Lap summaries kept for the fuel estimate (it only reads recent green-flag laps)."""
+PIT_ITERATIONS = 2000
+"""Monte Carlo races per lap for the live pit window (a few milliseconds, once per lap)."""
+DEFAULT_PIT_COST = PitStopCost(pit_lane_loss_s=25.0, fuel_flow_lps=2.5, tyre_change_s=20.0)
+"""Used until the track and car have a measured pit-stop cost."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +48,8 @@ class StrategySnapshot:
     tyre_age_laps: int
     best_lap_s: float | None
     last_lap_s: float | None
+    pit_window: dict[str, Any] | None = None
+    """The Monte Carlo pit call for the rest of the race (window, confidence, radio-ready reasons)."""
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -53,6 +61,7 @@ class StrategySnapshot:
             "tyre_age_laps": self.tyre_age_laps,
             "best_lap_s": None if self.best_lap_s is None else round(self.best_lap_s, 3),
             "last_lap_s": None if self.last_lap_s is None else round(self.last_lap_s, 3),
+            "pit_window": self.pit_window,
         }
 
 
@@ -65,6 +74,8 @@ class LiveStrategy:
         *,
         margin_laps: float = DEFAULT_MARGIN_LAPS,
         tank_capacity_l: float | None = None,
+        pit_cost: PitStopCost = DEFAULT_PIT_COST,
+        seed: int = 0,
     ) -> None:
         self.session = session
         self.margin_laps = margin_laps
@@ -79,6 +90,9 @@ class LiveStrategy:
         self._fuel_estimate: FuelEstimate | None = None
         self._best: float | None = None
         self._last: float | None = None
+        self.pit_cost = pit_cost
+        self._seed = seed
+        self._pit_window: dict[str, Any] | None = None
 
     # ---------------------------------------------------------------- feeding
 
@@ -120,6 +134,35 @@ class LiveStrategy:
             except NotEnoughDataError:
                 self._fuel_estimate = None
         self._tyre_age_laps += 1
+        self._pit_window = self._plan_pit_window()
+
+    def _plan_pit_window(self) -> dict[str, Any] | None:
+        """Run the pit-window optimiser over the rest of the race (None when it cannot apply)."""
+        frame = self._frame
+        remaining = self.laps_remaining()
+        prediction = self.next_lap()
+        # Until the pace model has enough laps, the latest lap time stands in for it.
+        pace_s = prediction.time_s if prediction is not None else (self._last or self._best)
+        pace_sd_s = prediction.sd_s if prediction is not None else 0.5
+        if frame is None or remaining is None or remaining < 2 or pace_s is None or self._fuel_estimate is None:
+            return None
+        tank = self.tank_capacity_l if self.tank_capacity_l is not None else max(frame.fuel_level_l, 1.0) * 2
+        fuel_now = max(0.0, frame.fuel_level_l)
+        try:
+            model = RaceModel(
+                laps=math.ceil(remaining),
+                pit=self.pit_cost,
+                base_lap_time_s=pace_s - DEFAULT_FUEL_EFFECT_S_PER_L * fuel_now,
+                fuel_per_lap_l=self._fuel_estimate.fuel_per_lap_l,
+                tank_capacity_l=max(tank, fuel_now),
+                start_fuel_l=fuel_now,
+                lap_time_sd_s=max(pace_sd_s, 0.05),
+            )
+            results = simulate(model, candidate_strategies(model), PIT_ITERATIONS, seed=self._seed)
+            window = best_window(results)
+        except StrategyError:
+            return None
+        return {**window.to_dict(), "reasons": list(reasons(results))}
 
     # ---------------------------------------------------------------- reading
 
@@ -188,4 +231,5 @@ class LiveStrategy:
             tyre_age_laps=self._tyre_age_laps,
             best_lap_s=self._best,
             last_lap_s=self._last,
+            pit_window=self._pit_window,
         )

@@ -61,3 +61,13 @@ def test_fuel_to_finish_tracks_the_tank_as_laps_go_by() -> None:
     assert later.laps_remaining < first.laps_remaining - 1.5
     assert later.fuel_to_finish_l < first.fuel_to_finish_l
     assert np.isclose(later.fuel_l, float(block.fuel_level_l[-1]))
+
+
+def test_pit_window_is_planned_when_the_tank_cannot_reach_the_flag() -> None:
+    sim = DemoSim(seed=4, laps=30, pit_every_laps=12)
+    live, _ = _drive(sim, 60 * 60 * 6)
+    window = live.snapshot().pit_window
+    assert window is not None
+    assert window["stop_laps"], "a stop is needed: the demo fuels for 13 laps of a 30-lap race"
+    assert window["reasons"] and all(isinstance(r, str) and r for r in window["reasons"])
+    assert 0.0 <= window["confidence"] <= 1.0
