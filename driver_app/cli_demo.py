@@ -21,23 +21,10 @@ from adapters.base import DriverSwap, SessionChanged, StateChanged
 from adapters.demo import DemoAdapter
 from adapters.laps import Lap, LapKind, LapSplitter
 from adapters.model import json_ready
+from driver_app.cli_args import at_least_one, non_negative
 
 POLL_INTERVAL_S = 1.0 / 120.0
 """How often the paced loop wakes up: twice per 60 Hz tick, so no frame waits long."""
-
-
-def _positive_or_zero(text: str) -> float:
-    value = float(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError("must be >= 0 (0 means as fast as possible)")
-    return value
-
-
-def _laps(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError("must be at least 1")
-    return value
 
 
 def add_parser(subparsers: Any) -> None:
@@ -46,9 +33,9 @@ def add_parser(subparsers: Any) -> None:
         help="drive the built-in demo sim and print what PitBox sees",
         description="Drive the built-in demo sim (PitBox Park) and print laps and events as they happen.",
     )
-    parser.add_argument("--laps", type=_laps, default=3, help="laps to drive (default: 3)")
+    parser.add_argument("--laps", type=at_least_one, default=3, help="laps to drive (default: 3)")
     parser.add_argument(
-        "--speed", type=_positive_or_zero, default=1.0, help="multiple of real time; 0 = as fast as possible"
+        "--speed", type=non_negative, default=1.0, help="multiple of real time; 0 = as fast as possible"
     )
     parser.add_argument("--seed", type=int, default=1, help="seed of the demo race (same seed, same race)")
     parser.add_argument("--headless", action="store_true", help="no window (the only mode until the tray app lands)")

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -21,40 +20,11 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from driver_app.cli_args import fraction, non_negative, positive
 from strategy.errors import StrategyError
 from strategy.stints import CarParams, StintPlan, StintRules, plan_stints
 
 PROG = "pitbox plan"
-
-
-def _positive(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not value > 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
-    return value
-
-
-def _fraction(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError(f"must be a fraction between 0 and 1, got {text}")
-    return value
-
-
-def _non_negative(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not 0.0 <= value < float("inf"):
-        raise argparse.ArgumentTypeError(f"must be zero or more, got {text}")
-    return value
 
 
 def _drivers(text: str) -> list[str]:
@@ -67,41 +37,41 @@ def _drivers(text: str) -> list[str]:
 
 
 def _add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--hours", type=_positive, required=True, help="race length in hours")
+    parser.add_argument("--hours", type=positive, required=True, help="race length in hours")
     parser.add_argument("--drivers", type=_drivers, required=True, help="comma-separated driver names, e.g. A,B,C")
-    parser.add_argument("--lap-time", type=_positive, default=120.0, metavar="S", help="lap time, s (default 120)")
-    parser.add_argument("--fuel-per-lap", type=_positive, default=3.0, metavar="L", help="fuel use, l/lap (default 3)")
-    parser.add_argument("--tank", type=_positive, default=100.0, metavar="L", help="tank capacity, l (default 100)")
+    parser.add_argument("--lap-time", type=positive, default=120.0, metavar="S", help="lap time, s (default 120)")
+    parser.add_argument("--fuel-per-lap", type=positive, default=3.0, metavar="L", help="fuel use, l/lap (default 3)")
+    parser.add_argument("--tank", type=positive, default=100.0, metavar="L", help="tank capacity, l (default 100)")
     parser.add_argument(
-        "--pit-loss", type=_non_negative, default=30.0, metavar="S", help="pit lane loss, s (default 30)"
+        "--pit-loss", type=non_negative, default=30.0, metavar="S", help="pit lane loss, s (default 30)"
     )
     parser.add_argument(
         "--max-stint-min",
-        type=_positive,
+        type=positive,
         default=240.0,
         metavar="M",
         help="maximum continuous driving per driver, minutes (default 240)",
     )
     parser.add_argument(
         "--min-share",
-        type=_fraction,
+        type=fraction,
         default=0.0,
         metavar="F",
         help="minimum fraction of the driving each driver must do (default 0)",
     )
     parser.add_argument(
-        "--max-share", type=_fraction, default=None, metavar="F", help="maximum fraction per driver (default none)"
+        "--max-share", type=fraction, default=None, metavar="F", help="maximum fraction per driver (default none)"
     )
     parser.add_argument(
         "--min-rest-min",
-        type=_non_negative,
+        type=non_negative,
         default=0.0,
         metavar="M",
         help="minimum rest between two spells of a driver, minutes (default 0)",
     )
     parser.add_argument(
         "--fatigue",
-        type=_non_negative,
+        type=non_negative,
         default=0.0,
         metavar="S",
         help="lap-time loss per hour in the car, s (default 0)",
@@ -152,11 +122,9 @@ def run(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run `plan` on its own (`python -m driver_app.cli_plan --hours 6 --drivers A,B,C`)."""
-    parser = argparse.ArgumentParser(prog=PROG, description="Plan stints for an endurance race.")
-    _add_arguments(parser)
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
-    return run(args)
+    from driver_app import cli  # here, not at the top: cli imports this module
+
+    return cli.main(["plan", *(sys.argv[1:] if argv is None else argv)])
 
 
 # --------------------------------------------------------------------------- tables

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import math
 import sys
 import time
@@ -118,11 +117,9 @@ def run(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run `probe` on its own (`python -m driver_app.cli_probe --test-file PATH`)."""
-    parser = argparse.ArgumentParser(prog=PROG, description="Attach to iRacing once and print what it publishes.")
-    _add_arguments(parser)
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
-    return run(args)
+    from driver_app import cli  # here, not at the top: cli imports this module
+
+    return cli.main(["probe", *(sys.argv[1:] if argv is None else argv)])
 
 
 # --------------------------------------------------------------------------- tables
