@@ -22,7 +22,7 @@ from typing import Any, Final
 import numpy as np
 import numpy.typing as npt
 
-from adapters.model import FrameBlock, Lap, LapKind, SessionFlag, TelemetryFrame, TrackSurface
+from adapters.model import CAUTION_FLAGS, FrameBlock, Lap, LapKind, TelemetryFrame, TrackSurface
 
 SIM_LAP_TIME_DELAY_S: Final = 3.0
 """How long after the line to read the sim's last-lap time (iRacing updates it ~1.8 s late)."""
@@ -118,8 +118,7 @@ def _lap_between(
     else:
         kind = LapKind.FLYING
 
-    caution_bits = SessionFlag.YELLOW | SessionFlag.YELLOW_WAVING | SessionFlag.CAUTION | SessionFlag.CAUTION_WAVING
-    under_caution = bool((part.session_flags[world].astype(np.uint32) & np.uint32(caution_bits)).any())
+    under_caution = bool((part.session_flags[world] & np.uint32(CAUTION_FLAGS)).any())
     fuel = part.fuel_level_l[world].astype(np.float64)
     fuel = fuel[~np.isnan(fuel)]
     # Sum of drops only: a refuel during the lap must not cancel what was burnt.

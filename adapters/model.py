@@ -94,6 +94,10 @@ class SessionFlag(enum.IntFlag):
     START_GO = 0x80000000
 
 
+CAUTION_FLAGS: Final = SessionFlag.YELLOW | SessionFlag.YELLOW_WAVING | SessionFlag.CAUTION | SessionFlag.CAUTION_WAVING
+"""Flags under which the field is not racing flat out (local yellow or full-course caution)."""
+
+
 @dataclass(frozen=True, slots=True)
 class Channel:
     """One telemetry channel: what it is, in which unit, stored how, and how precise it needs to be.

@@ -15,8 +15,9 @@ from typing import Any, Final
 
 import numpy as np
 
-from adapters.model import Lap, LapKind
+from adapters.model import Lap
 from strategy.errors import InvalidInputError, NotEnoughDataError
+from strategy.pace import is_representative
 
 DEFAULT_MARGIN_LAPS: Final = 0.5
 """Fuel kept in hand at the flag, in laps of consumption: enough for a slow last lap, not a lap more."""
@@ -44,11 +45,7 @@ class FuelEstimate:
 
 def green_flag_laps(laps: Sequence[Lap]) -> list[Lap]:
     """The laps whose consumption is representative: flying, no caution, fuel measured."""
-    return [
-        lap
-        for lap in laps
-        if lap.kind is LapKind.FLYING and not lap.under_caution and lap.fuel_used_l is not None and lap.fuel_used_l > 0
-    ]
+    return [lap for lap in laps if is_representative(lap) and lap.fuel_used_l is not None and lap.fuel_used_l > 0]
 
 
 def estimate_fuel_per_lap(laps: Sequence[Lap], *, recent: int | None = 10) -> FuelEstimate:

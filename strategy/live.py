@@ -3,7 +3,7 @@
 `on_frame` is O(1) (it remembers the latest values and the fuel at each line crossing); the
 estimates are refreshed in `on_lap`, once per lap, from incremental state (running fits), never by
 refitting the whole history. `snapshot()` returns a JSON-ready picture for the driver app, the
-relay and the dashboard; `answer_*` give the numbers a spoken answer needs.
+relay and the dashboard.
 """
 
 from __future__ import annotations
@@ -20,7 +20,6 @@ from strategy.fuel import (
     FuelPlan,
     estimate_fuel_per_lap,
     fuel_plan,
-    green_flag_laps,
     laps_remaining_by_laps,
     laps_remaining_by_time,
 )
@@ -81,7 +80,8 @@ class LiveStrategy:
         self.margin_laps = margin_laps
         self.tank_capacity_l = tank_capacity_l
         self.pace = PacePredictor()
-        self._laps: list[Lap] = []
+        self._laps: list[Lap] = []  # the most recent MAX_LAPS_KEPT only
+        self._laps_counted = 0  # laps with a time, and out-laps: what the snapshot reports
         self._frame: TelemetryFrame | None = None
         self._prev_lap = -1
         self._fuel_at_line: dict[int, float] = {}
@@ -111,8 +111,8 @@ class LiveStrategy:
             if len(self._fuel_at_line) > MAX_LAPS_KEPT:
                 self._fuel_at_line.pop(min(self._fuel_at_line))
             self._prev_lap = frame.lap
-        wear = float(min(frame.tyre_wear_frac)) if not math.isnan(float(frame.tyre_wear_frac.min())) else None
-        if wear is not None:
+        wear = float(frame.tyre_wear_frac.min())
+        if not math.isnan(wear):
             if self._prev_wear is not None and wear > self._prev_wear + 0.05:
                 self._tyre_age_laps = 0  # fresh tyres fitted
             self._prev_wear = wear
@@ -121,6 +121,8 @@ class LiveStrategy:
         """A lap finished: refresh fuel and pace estimates (once per lap)."""
         self._laps.append(lap)
         del self._laps[:-MAX_LAPS_KEPT]
+        if lap.time_s is not None or lap.kind is LapKind.OUT:
+            self._laps_counted += 1
         if lap.time_s is not None:
             self._last = lap.time_s
             if lap.kind is LapKind.FLYING and (self._best is None or lap.time_s < self._best):
@@ -128,7 +130,7 @@ class LiveStrategy:
         fuel_start = self._fuel_at_line.get(lap.number)
         if lap.time_s is not None and fuel_start is not None and not math.isnan(fuel_start):
             self.pace.add_lap(lap.time_s, fuel_start, float(self._tyre_age_laps), valid=is_representative(lap))
-        if green_flag_laps([lap]):
+        if is_representative(lap):
             try:
                 self._fuel_estimate = estimate_fuel_per_lap(self._laps)
             except NotEnoughDataError:
@@ -146,6 +148,7 @@ class LiveStrategy:
         pace_sd_s = prediction.sd_s if prediction is not None else 0.5
         if frame is None or remaining is None or remaining < 2 or pace_s is None or self._fuel_estimate is None:
             return None
+        # Without a tank size from the sim, assume the tank holds twice what is in it now.
         tank = self.tank_capacity_l if self.tank_capacity_l is not None else max(frame.fuel_level_l, 1.0) * 2
         fuel_now = max(0.0, frame.fuel_level_l)
         try:
@@ -224,7 +227,7 @@ class LiveStrategy:
         frame = self._frame
         return StrategySnapshot(
             session_time_s=0.0 if frame is None else frame.session_time_s,
-            laps_completed=len([lap for lap in self._laps if lap.time_s is not None or lap.kind is LapKind.OUT]),
+            laps_completed=self._laps_counted,
             fuel=self.fuel(),
             fuel_estimate=self._fuel_estimate,
             next_lap=self.next_lap(),
