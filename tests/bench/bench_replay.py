@@ -9,7 +9,6 @@ ratio, the multiple of real time, and a last line of JSON `{"bench", "metrics", 
 
 from __future__ import annotations
 
-import json
 import os
 import statistics
 import sys
@@ -17,6 +16,7 @@ import time
 from pathlib import Path
 
 import irsdk
+from benchutil import percentile, report
 
 from adapters.ibt import IbtFile
 from adapters.laps import split_laps
@@ -57,11 +57,6 @@ def _baseline_once(path: Path, names: tuple[str, ...]) -> tuple[float, int]:
     return time.perf_counter() - start, count
 
 
-def _percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
-
-
 def main() -> int:
     path = Path(sys.argv[1]) if len(sys.argv) > 1 else _default_file()
     if not path.exists():
@@ -90,7 +85,7 @@ def main() -> int:
         "baseline_frames_per_s": round(frames / base_s),
         "baseline_x_realtime": round(duration_s / base_s, 1),
         "pitbox_s_p50": round(fast_s, 5),
-        "pitbox_s_p90": round(_percentile(fast_runs, 0.9), 5),
+        "pitbox_s_p90": round(percentile(fast_runs, 0.9), 5),
         "pitbox_frames_per_s": round(frames / fast_s),
         "pitbox_x_realtime": round(duration_s / fast_s),
         "pitbox_with_session_yaml_s_p50": round(full_s, 5),
@@ -105,7 +100,7 @@ def main() -> int:
         f"({metrics['pitbox_x_realtime']}x real time, {metrics['ratio_vs_irsdk_loop']}x the loop)\n"
         f"with session YAML: p50 {full_s * 1e3:.2f} ms ({metrics['pitbox_with_session_yaml_x_realtime']}x real time)"
     )
-    print(json.dumps({"bench": "replay", "metrics": metrics, "goals": goals, "met": met}))
+    report("replay", metrics, goals, met)
     return 0
 
 

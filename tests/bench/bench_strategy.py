@@ -9,10 +9,11 @@ repeats, the ratio, and a last line of JSON `{"bench", "metrics", "goals", "met"
 
 from __future__ import annotations
 
-import json
 import statistics
 import time
 from collections.abc import Callable, Sequence
+
+from benchutil import percentile, report
 
 from strategy.pit import PitStopCost, RaceModel, Strategy, StrategyResult, simulate, simulate_reference
 
@@ -53,11 +54,6 @@ def _time(fn: Simulator, seed: int) -> float:
     return time.perf_counter() - start
 
 
-def _percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
-
-
 def main() -> int:
     simulate(MODEL, STRATEGIES, ITERATIONS, 0)  # warm up imports and caches
     fast_runs = [_time(simulate, seed) for seed in range(30)]
@@ -71,7 +67,7 @@ def main() -> int:
         "laps": MODEL.laps,
         "loop_s_p50": round(loop_s, 4),
         "vectorised_s_p50": round(fast_s, 5),
-        "vectorised_s_p90": round(_percentile(fast_runs, 0.9), 5),
+        "vectorised_s_p90": round(percentile(fast_runs, 0.9), 5),
         "ratio_vs_loop": round(loop_s / fast_s, 1),
         "best": best.name,
     }
@@ -79,11 +75,11 @@ def main() -> int:
     met = fast_s <= GOAL_P50_S and loop_s / fast_s >= GOAL_RATIO
     print(
         f"{len(STRATEGIES)} strategies x {ITERATIONS} races x {MODEL.laps} laps\n"
-        f"per-race Python loop: p50 {loop_s * 1e3:.0f} ms (p90 {_percentile(loop_runs, 0.9) * 1e3:.0f} ms)\n"
-        f"vectorised: p50 {fast_s * 1e3:.2f} ms, p90 {_percentile(fast_runs, 0.9) * 1e3:.2f} ms "
+        f"per-race Python loop: p50 {loop_s * 1e3:.0f} ms (p90 {percentile(loop_runs, 0.9) * 1e3:.0f} ms)\n"
+        f"vectorised: p50 {fast_s * 1e3:.2f} ms, p90 {percentile(fast_runs, 0.9) * 1e3:.2f} ms "
         f"({metrics['ratio_vs_loop']}x the loop); best: {best.name}"
     )
-    print(json.dumps({"bench": "strategy", "metrics": metrics, "goals": goals, "met": met}))
+    report("strategy", metrics, goals, met)
     return 0
 
 
