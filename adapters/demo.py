@@ -202,6 +202,11 @@ _HOLD_FRAC: Final = 0.65
 """Full braking holds to this fraction of the zone, then trails off..."""
 _TRAIL_END: Final = 0.2
 """...to this fraction of the peak deceleration at the end of the zone."""
+OVERSHOOT_FREE_M: Final = 5.0
+"""Metres past the reference brake point the car still makes the corner at its usual speed."""
+OVERSHOOT_SPEED_LOSS_PER_M: Final = 0.0025
+"""Share of the apex speed lost per metre braked later than that (overshooting the corner), per
+unit of the corner's entry-to-apex speed ratio: overshooting a hairpin costs more than a kink."""
 _PEDAL_RAMP_S: Final = 0.1
 """Time the driver takes to press the brake pedal."""
 
@@ -539,7 +544,13 @@ class _LapBuilder:
             i_brake = min(max(self.index(cp.brake_m), i), i_end - 1)
             i_throttle = max(self.index(corner.throttle_m), i_end)
             v = self._accelerate(p, i, i_brake, v)
-            v = self._brake(p, i_brake, i_end, v, cp.min_speed_mps, cp.lockup)
+            # Braking early, a driver brakes as hard as usual and reaches the corner speed too soon,
+            # then rolls to the corner at that speed: an early brake point costs time, as it does
+            # in a real car (a late one costs apex speed, see OVERSHOOT_SPEED_LOSS_PER_M).
+            i_reference = self.index(corner.brake_m - OVERSHOOT_FREE_M)
+            i_stop = i_end if i_brake >= i_reference else max(i_end - (i_reference - i_brake), i_brake + 1)
+            v = self._brake(p, i_brake, i_stop, v, cp.min_speed_mps, cp.lockup)
+            self._hold(p, i_stop, i_end, v, throttle=0.25)
             self._hold(p, i_end, i_throttle, v)
             i = i_throttle
             if cp.event == _OFF_TRACK:
@@ -883,6 +894,10 @@ class DemoSim:
         self.reference_lap_time_s = reference.lap_time_s
         self.fuel_per_lap_l = b.fuel_l(reference)
         self._ref_time_at = (reference.s / self.track.length_m, reference.t)
+        # How hard each corner is to stop for: entry speed over corner speed on the reference lap.
+        self._stop_severity = {
+            c.id: float(np.interp(c.brake_m, reference.s, reference.v)) / c.min_speed_mps for c in self.track.corners
+        }
         length = self.track.length_m
         refs = (_Reference.of(reference, length), _Reference.of(in_lap, length), _Reference.of(out_lap, length))
 
@@ -1150,10 +1165,16 @@ class DemoSim:
                 event = _SPIN
             elif roll[2] < var.off_track_prob:
                 event = _OFF_TRACK
+            brake_m = c.brake_m + var.brake_jitter_sd_m * jitter + self._offset_m(lap, c.id)
+            # Braking much later than the reference point overshoots the corner: the car runs wide
+            # and the apex speed drops, so a late brake point costs time as it does in a real car.
+            overshoot_m = max(brake_m - c.brake_m - OVERSHOOT_FREE_M, 0.0)
             corners.append(
                 _CornerPlan(
-                    brake_m=c.brake_m + var.brake_jitter_sd_m * jitter + self._offset_m(lap, c.id),
-                    min_speed_mps=c.min_speed_mps * (1.0 + var.min_speed_jitter_frac * speed_jitter),
+                    brake_m=brake_m,
+                    min_speed_mps=c.min_speed_mps
+                    * (1.0 + var.min_speed_jitter_frac * speed_jitter)
+                    * max(1.0 - OVERSHOOT_SPEED_LOSS_PER_M * self._stop_severity[c.id] * overshoot_m, 0.6),
                     lockup=bool(roll[0] < var.lockup_prob),
                     event=event,
                     spin_sign=1.0 if roll[3] < 0.5 else -1.0,

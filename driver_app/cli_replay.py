@@ -4,6 +4,16 @@ Prints the session (track, car, driver, session type) and one row per lap (lap, 
 used, top speed) with rich, or one JSON object with `--json`:
 `{"session": {...}, "laps": [{"lap", "time_s", "kind", "fuel_used_l", "top_speed_mps", ...}]}`.
 Long files show a progress bar while they are decoded.
+
+`--coach` runs the coaching copilot over the recording as it would run live and prints each call
+as the driver would hear it (session time, lap, lap distance, priority, text); with `--json` the
+calls, segments and incidents are added under `"coaching"`. The copilot starts from nothing (no
+stored personal best), so two runs over one file print the same bytes.
+
+`--report PATH` also writes the post-session report (`coaching.report`) as one self-contained HTML
+page: laps, time lost per segment, hotspots, consistency, fuel, and the best lap's speed, throttle
+and brake against another lap (`--report-lap N`; default the slowest other flying lap), with the
+copilot's calls when `--coach` is given. The page has no timestamp: the same file gives the same page.
 """
 
 from __future__ import annotations
@@ -12,6 +22,7 @@ import argparse
 import json
 import math
 import sys
+from pathlib import Path
 from typing import Any
 
 from rich.console import Console
@@ -22,6 +33,13 @@ from adapters.errors import AdapterError
 from adapters.ibt import DEFAULT_CHUNK_RECORDS, IbtFile
 from adapters.laps import Lap, split_laps
 from adapters.model import FrameBlock, SessionInfo, json_ready
+from coaching.applications.base import CoachSettings
+from coaching.copilot import DEFAULT_NOTES_DIR, Copilot
+from coaching.errors import TrackNotesError
+from coaching.messages import Call, Verbosity
+from coaching.report import build_report, render_html
+from coaching.segments import CornerName
+from coaching.tracknotes import load_track_notes
 from strategy.live import LiveStrategy
 from strategy.tyres import tyre_summary
 
@@ -39,6 +57,26 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of tables")
     parser.add_argument(
         "--strategy", action="store_true", help="add the fuel, pace and tyre picture (strategy engine on the recording)"
+    )
+    parser.add_argument(
+        "--coach", action="store_true", help="run the coaching copilot and print each call as the driver would hear it"
+    )
+    parser.add_argument(
+        "--verbosity",
+        choices=[v.name.lower() for v in Verbosity],
+        default="coaching",
+        help="how much the copilot says with --coach (default: coaching, everything)",
+    )
+    parser.add_argument(
+        "--report",
+        metavar="PATH",
+        help="write the session report (laps, time lost per segment, plots) as one HTML file to PATH",
+    )
+    parser.add_argument(
+        "--report-lap",
+        metavar="N",
+        type=int,
+        help="the lap the report compares with the best lap (default: the slowest other flying lap)",
     )
     parser.set_defaults(run=run)
 
@@ -93,6 +131,70 @@ def strategy_picture(info: SessionInfo, block: FrameBlock, laps: list[Lap]) -> d
     }
 
 
+COACH_CHUNK_FRAMES = 60
+"""The copilot is fed one second at a time, as the driver app's pipeline would."""
+
+
+def coaching_picture(
+    info: SessionInfo, block: FrameBlock, laps: list[Lap], verbosity: Verbosity, on_call: Any = None
+) -> dict[str, Any]:
+    """Run the copilot (with live strategy for the fuel and pit calls) over a recording."""
+    copilot = Copilot(info, settings=CoachSettings(verbosity=verbosity))
+    live = LiveStrategy(info)
+    ends = sorted((lap.end_index, lap) for lap in laps)
+    calls: list[Call] = []
+    for start in range(0, len(block), COACH_CHUNK_FRAMES):
+        chunk = block.slice(start, min(start + COACH_CHUNK_FRAMES, len(block)))
+        while ends and ends[0][0] < start + len(chunk):
+            live.on_lap(ends.pop(0)[1])
+            copilot.on_strategy(live.snapshot())
+        live.on_frame(chunk[len(chunk) - 1])
+        for call in copilot.process(chunk):
+            calls.append(call)
+            if on_call is not None:
+                on_call(call)
+    copilot.finish()
+    stats = copilot.arbiter.stats
+    return {
+        "verbosity": verbosity.name.lower(),
+        "calls": [call.to_dict() for call in calls],
+        "segments": [segment.to_dict() for segment in copilot.segments.segments],
+        "incidents": [incident.to_dict() for incident in copilot.drain_incidents()],
+        "reference_lap": None if copilot.reference is None else copilot.reference.trace.lap,
+        "stats": {name: getattr(stats, name) for name in stats.__slots__},
+    }
+
+
+def _corner_names(info: SessionInfo) -> tuple[CornerName, ...]:
+    """Corner names from the track notes the copilot uses (none when the track has no notes)."""
+    try:
+        return load_track_notes(info.track.name, DEFAULT_NOTES_DIR).corners
+    except TrackNotesError as exc:
+        print(f"pitbox replay: track notes ignored: {exc}", file=sys.stderr)
+        return ()
+
+
+def write_report(
+    path: str,
+    info: SessionInfo,
+    block: FrameBlock,
+    laps: list[Lap],
+    *,
+    calls: list[dict[str, Any]] | None,
+    compare_lap: int | None,
+    source: str,
+) -> str | None:
+    """Build, render and write the HTML report; the error in one line, or None once written."""
+    report = build_report(
+        info, block, laps, calls=calls, compare_lap=compare_lap, corner_names=_corner_names(info), source=source
+    )
+    try:
+        Path(path).write_text(render_html(report), encoding="utf-8", newline="\n")
+    except OSError as exc:
+        return f"cannot write the report to {path}: {exc.strerror or exc}"
+    return None
+
+
 def _print_strategy(console: Console, picture: dict[str, Any]) -> None:
     fuel = picture["fuel_estimate"]
     plan = picture["fuel"]
@@ -133,13 +235,16 @@ def _format_time(seconds: float | None) -> str:
     return f"{int(minutes)}:{rest:06.3f}" if minutes else f"{rest:.3f}"
 
 
-def _print_tables(console: Console, info: SessionInfo, laps: list[Lap], duration_s: float) -> None:
+def _print_header(console: Console, info: SessionInfo, duration_s: float) -> None:
     player = info.player
     console.print(f"[bold]{info.track.display_name}[/bold] {info.track.config}".rstrip())
     console.print(
         f"car: {player.car_name if player else '?'}   driver: {player.driver_name if player else '?'}   "
         f"session: {info.session_name} ({info.session_type.value})   recorded: {duration_s:.1f} s"
     )
+
+
+def _print_laps(console: Console, laps: list[Lap]) -> None:
     if not laps:
         console.print("no complete lap in this recording")
         return
@@ -172,14 +277,49 @@ def run(args: argparse.Namespace) -> int:
         print(f"pitbox replay: {exc}", file=sys.stderr)
         return 1
     laps = split_laps(block)
+    if args.report_lap is not None:
+        if args.report is None:
+            print("pitbox replay: --report-lap needs --report PATH", file=sys.stderr)
+            return 1
+        if args.report_lap not in {lap.number for lap in laps}:
+            listed = ", ".join(str(lap.number) for lap in laps) or "none"
+            print(
+                f"pitbox replay: lap {args.report_lap} is not a lap of this recording (laps: {listed})", file=sys.stderr
+            )
+            return 1
     summary = replay_summary(info, laps, duration_s, len(block))
     if args.strategy:
         summary["strategy"] = strategy_picture(info, block, laps)
+    console = Console()
+    if not args.json:
+        _print_header(console, info, duration_s)
+    if args.coach:
+
+        def print_call(call: Call) -> None:
+            console.print(call.line(), markup=False, highlight=False, soft_wrap=True)
+
+        if not args.json:
+            console.print("[bold]Coaching calls[/bold] (session time, lap, lap distance, priority, text)")
+        verbosity = Verbosity[args.verbosity.upper()]
+        summary["coaching"] = coaching_picture(info, block, laps, verbosity, None if args.json else print_call)
     if args.json:
         print(json.dumps(json_ready(summary), allow_nan=False))
     else:
-        console = Console()
-        _print_tables(console, info, laps, duration_s)
+        _print_laps(console, laps)
         if args.strategy:
             _print_strategy(console, summary["strategy"])
+    if args.report is not None:
+        error = write_report(
+            args.report,
+            info,
+            block,
+            laps,
+            calls=summary["coaching"]["calls"] if args.coach else None,
+            compare_lap=args.report_lap,
+            source=Path(args.file).name,
+        )
+        if error is not None:
+            print(f"pitbox replay: {error}", file=sys.stderr)
+            return 1
+        print(f"report written to {args.report}", file=sys.stderr)
     return 0

@@ -33,6 +33,10 @@ PACKAGES=(
     libdbus-1-3
     libglib2.0-0
     fonts-dejavu-core       # a font, so text renders in screenshots
+    # Browser tests (tests/e2e: the HTML report, later the dashboards) in real headless Chromium
+    # through selenium; they skip with a reason when either is missing
+    chromium                # /usr/bin/chromium
+    chromium-driver         # /usr/bin/chromedriver, the WebDriver selenium talks to
 )
 
 # A Debian python3 without ensurepip cannot create `.venv` (`make venv`); add python3-venv then.

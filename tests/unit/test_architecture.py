@@ -61,8 +61,10 @@ RULES: dict[str, PackageRule] = {
         banned_stdlib=SANS_IO,
     ),
     "coaching": PackageRule(
-        internal=("coaching", "adapters.model", "strategy"),
-        third_party=frozenset({"numpy"}),
+        # adapters.laps: lap splitting works on the canonical model only (sim-neutral, pure), and the
+        # copilot must split laps exactly as the rest of PitBox does. yaml: the track-notes files.
+        internal=("coaching", "adapters.model", "adapters.laps", "strategy"),
+        third_party=frozenset({"numpy", "yaml"}),
         banned_stdlib=SANS_IO,
     ),
     "strategy": PackageRule(
@@ -72,8 +74,24 @@ RULES: dict[str, PackageRule] = {
     ),
     "relay": PackageRule(
         internal=("relay", "adapters.model", "strategy"),
-        # The relay's own dependencies: codec, WebSocket server/client, HTTP sink, MQTT sink, CLI.
-        third_party=frozenset({"numpy", "zstandard", "websockets", "aiohttp", "paho", "yaml", "rich"}),
+        # The relay's own dependencies: codec, WebSocket server/client, TLS and encryption at rest,
+        # HTTP sink, MQTT sink, LAN discovery, the pairing QR code, config dirs, CLI.
+        third_party=frozenset(
+            {
+                "numpy",
+                "zstandard",
+                "websockets",
+                "aiohttp",
+                "aiomqtt",
+                "paho",
+                "cryptography",
+                "zeroconf",
+                "segno",
+                "platformdirs",
+                "yaml",
+                "rich",
+            }
+        ),
     ),
     "driver_app": PackageRule(
         internal=("driver_app", "adapters", "coaching", "strategy", "relay"),

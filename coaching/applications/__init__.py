@@ -1,0 +1,1 @@
+"""The copilot's applications: one small class per kind of call."""
