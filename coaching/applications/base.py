@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final, NamedTuple, Protocol
 
-from adapters.model import Lap, SessionInfo
+from adapters.model import Lap, LapKind, SessionInfo
 from coaching.history import History, SegmentFeatures
 from coaching.messages import Message, Priority, Verbosity
 from coaching.reference import ReferenceLap
@@ -137,6 +137,43 @@ class AnalysedLap:
     features: Mapping[str, SegmentFeatures]
     reference: ReferenceLap | None
     reference_features: Mapping[str, SegmentFeatures]
+
+
+def comparable(analysed: AnalysedLap) -> bool:
+    """A flying lap with something else to compare it with (not the reference lap itself)."""
+    reference = analysed.reference
+    if analysed.lap.kind is not LapKind.FLYING or reference is None:
+        return False
+    return analysed.trace is None or reference.trace is not analysed.trace
+
+
+def say(
+    ctx: Context,
+    s: Sample,
+    text: str,
+    *,
+    priority: Priority,
+    category: str,
+    stale_after_s: float,
+    key: str,
+    verbosity: Verbosity = Verbosity.QUIET,
+    repeat_after_s: float = 30.0,
+    data: Mapping[str, Any] | None = None,
+) -> None:
+    """Submit a call about the present moment (made at the frame's time, stale `stale_after_s` later)."""
+    ctx.submit(
+        Message(
+            text=text,
+            priority=priority,
+            category=category,
+            created_s=s.t,
+            deadline_s=s.t + stale_after_s,
+            key=key,
+            verbosity=verbosity,
+            repeat_after_s=repeat_after_s,
+            data=dict(data or {}),
+        )
+    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Final
 
 from adapters.model import SessionFlag
-from coaching.applications.base import Context, Sample
-from coaching.messages import Message, Priority
+from coaching.applications.base import Context, Sample, say
+from coaching.messages import Priority
 
 # Checked in this order; the first flag newly shown in a frame is called (a frame rarely shows two).
 CALLS: Final = (
@@ -50,15 +50,14 @@ class FlagApplication:
             self._say(s, ctx, "Track clear", Priority.IMPORTANT, "clear")
 
     def _say(self, s: Sample, ctx: Context, text: str, priority: Priority, flag: str) -> None:
-        ctx.submit(
-            Message(
-                text=text,
-                priority=priority,
-                category=self.name,
-                created_s=s.t,
-                deadline_s=s.t + STALE_AFTER_S,
-                key=f"flag:{flag}",
-                repeat_after_s=10.0,
-                data={"flag": flag.lower()},
-            )
+        say(
+            ctx,
+            s,
+            text,
+            priority=priority,
+            category=self.name,
+            stale_after_s=STALE_AFTER_S,
+            key=f"flag:{flag}",
+            repeat_after_s=10.0,
+            data={"flag": flag.lower()},
         )

@@ -6,8 +6,8 @@ import math
 from typing import Final
 
 from adapters.model import SessionFlag
-from coaching.applications.base import Context, Sample
-from coaching.messages import Message, Priority, Verbosity
+from coaching.applications.base import Context, Sample, say
+from coaching.messages import Priority, Verbosity
 from strategy.errors import NotEnoughDataError
 from strategy.fuel import estimate_fuel_per_lap, laps_of_fuel_left
 
@@ -53,18 +53,17 @@ class FuelApplication:
             priority = Priority.REGULAR
         else:
             return
-        ctx.submit(
-            Message(
-                text=text,
-                priority=priority,
-                category=self.name,
-                created_s=s.t,
-                deadline_s=s.t + 20.0,
-                key=f"fuel:{lap}",
-                verbosity=Verbosity.QUIET if priority is Priority.CRITICAL else Verbosity.NORMAL,
-                data={
-                    "laps_of_fuel_left": round(laps_left, 2),
-                    "fuel_to_add_l": None if math.isnan(add_l) else round(add_l, 2),
-                },
-            )
+        say(
+            ctx,
+            s,
+            text,
+            priority=priority,
+            category=self.name,
+            stale_after_s=20.0,
+            key=f"fuel:{lap}",
+            verbosity=Verbosity.QUIET if priority is Priority.CRITICAL else Verbosity.NORMAL,
+            data={
+                "laps_of_fuel_left": round(laps_left, 2),
+                "fuel_to_add_l": None if math.isnan(add_l) else round(add_l, 2),
+            },
         )

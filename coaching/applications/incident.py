@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Final
 
 from adapters.model import TrackSurface
-from coaching.applications.base import Context, Sample
-from coaching.messages import Message, Priority, Verbosity
+from coaching.applications.base import Context, Sample, say
+from coaching.messages import Priority, Verbosity
 
 MIN_SPEED_MPS: Final = 8.0
 """Below this the car is manoeuvring, not racing: no spin or lock-up calls."""
@@ -78,15 +78,14 @@ class IncidentApplication:
         zone = ctx.segments.zone_at(s.dist_m)
         if zone is not None and kind in ("lockup", "off_track", "spin"):
             text = f"{text}, {ctx.segment_name(zone.id)}"
-        ctx.submit(
-            Message(
-                text=text,
-                priority=Priority.REGULAR,
-                category=self.name,
-                created_s=s.t,
-                deadline_s=s.t + 6.0,
-                key=f"incident:{kind}:{round(s.t, 1)}",
-                verbosity=Verbosity.NORMAL,
-                data={"kind": kind, "detail": detail, "segment": None if zone is None else zone.id},
-            )
+        say(
+            ctx,
+            s,
+            text,
+            priority=Priority.REGULAR,
+            category=self.name,
+            stale_after_s=6.0,
+            key=f"incident:{kind}:{round(s.t, 1)}",
+            verbosity=Verbosity.NORMAL,
+            data={"kind": kind, "detail": detail, "segment": None if zone is None else zone.id},
         )

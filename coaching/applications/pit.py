@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Final
 
-from coaching.applications.base import Context, Sample
-from coaching.messages import Message, Priority, Verbosity
+from coaching.applications.base import Context, Sample, say
+from coaching.messages import Priority
 
 LIMITER_GRACE_S: Final = 0.5
 """Time on pit road without the limiter before the warning (the driver may be pressing it)."""
@@ -57,16 +57,14 @@ class PitApplication:
             self._say(s, ctx, "Box this lap, box this lap", Priority.IMPORTANT, f"box:{lap}", 60.0)
 
     def _say(self, s: Sample, ctx: Context, text: str, priority: Priority, what: str, stale_s: float) -> None:
-        ctx.submit(
-            Message(
-                text=text,
-                priority=priority,
-                category=self.name,
-                created_s=s.t,
-                deadline_s=s.t + stale_s,
-                key=f"pit:{what}",
-                verbosity=Verbosity.QUIET,
-                repeat_after_s=5.0,
-                data={"event": what.split(":")[0]},
-            )
+        say(
+            ctx,
+            s,
+            text,
+            priority=priority,
+            category=self.name,
+            stale_after_s=stale_s,
+            key=f"pit:{what}",
+            repeat_after_s=5.0,
+            data={"event": what.split(":")[0]},
         )

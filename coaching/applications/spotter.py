@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Final
 
 from adapters.model import CarLeftRight
-from coaching.applications.base import Context, Sample
-from coaching.messages import Message, Priority
+from coaching.applications.base import Context, Sample, say
+from coaching.messages import Priority
 
 CALLS: Final = {
     CarLeftRight.CAR_LEFT: "Car left",
@@ -66,14 +66,13 @@ class SpotterApplication:
     def _say(self, s: Sample, ctx: Context, text: str, state: str) -> None:
         self._announced_at_s = s.t
         self._count += 1
-        ctx.submit(
-            Message(
-                text=text,
-                priority=Priority.SPOTTER,
-                category=self.name,
-                created_s=s.t,
-                deadline_s=s.t + STALE_AFTER_S,
-                key=f"spotter:{self._count}",
-                data={"state": state},
-            )
+        say(
+            ctx,
+            s,
+            text,
+            priority=Priority.SPOTTER,
+            category=self.name,
+            stale_after_s=STALE_AFTER_S,
+            key=f"spotter:{self._count}",
+            data={"state": state},
         )

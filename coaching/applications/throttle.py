@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from adapters.model import LapKind
-from coaching.applications.base import AnalysedLap, Context
+from coaching.applications.base import AnalysedLap, Context, comparable
 from coaching.applications.timing import plan_before
 
 
@@ -19,9 +18,7 @@ class ThrottleApplication:
     name = "throttle"
 
     def on_lap(self, analysed: AnalysedLap, ctx: Context) -> None:
-        if analysed.lap.kind is not LapKind.FLYING or analysed.reference is None:
-            return
-        if analysed.trace is not None and analysed.reference.trace is analysed.trace:
+        if not comparable(analysed):
             return
         settings = ctx.settings
         issues: list[tuple[float, str, str, dict[str, float | str]]] = []
