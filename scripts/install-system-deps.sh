@@ -37,6 +37,9 @@ PACKAGES=(
     # through selenium; they skip with a reason when either is missing
     chromium                # /usr/bin/chromium
     chromium-driver         # /usr/bin/chromedriver, the WebDriver selenium talks to
+    # The relay's MQTT sink is tested against a real broker: each test starts its own mosquitto on
+    # a free loopback port with its own config (the system service, if any, is not used)
+    mosquitto               # /usr/sbin/mosquitto
 )
 
 # A Debian python3 without ensurepip cannot create `.venv` (`make venv`); add python3-venv then.

@@ -26,9 +26,9 @@ def test_help_exits_0(capsys: pytest.CaptureFixture[str]) -> None:
     assert "usage: pitbox-relay" in capsys.readouterr().out
 
 
-def test_unknown_argument_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+def test_unknown_command_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["serve-everything"]) == 2
-    assert "unrecognized arguments" in capsys.readouterr().err
+    assert "invalid choice: 'serve-everything'" in capsys.readouterr().err
 
 
 def test_module_runs_as_a_program() -> None:
