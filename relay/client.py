@@ -31,6 +31,7 @@ import numpy as np
 from websockets.asyncio.client import ClientConnection, connect
 
 from adapters.model import CAR_DTYPE, FRAME_DTYPE, FrameBlock
+from relay.auth import RateLimiter
 from relay.errors import CertificateError
 from relay.protocol import (
     ALL_CHANNELS,
@@ -52,12 +53,20 @@ BACKOFF_INITIAL_S: Final = 0.2
 BACKOFF_MAX_S: Final = 10.0
 MAX_IN_FLIGHT: Final = 64
 """Batches sent and not yet acknowledged at most (the rest wait in the buffer)."""
+SEND_RATE_PER_S: Final = 200.0
+SEND_BURST: Final = 100.0
+"""Pacing of batches, below the relay's limit (240/s): catching up after an outage stays accepted."""
+RATE_LIMITED_BACKOFF_S: Final = 0.25
+ACK_TIMEOUT_S: Final = 3.0
+"""Batches in flight and no acknowledgement for this long: send them again."""
+WAKE_AT_LEAST_S: Final = 0.5
 
 
 @dataclass(slots=True)
 class _Entry:
     block: FrameBlock | None
     """In memory, or None while spilled to `path`."""
+    frames: int
     path: Path | None = None
     seq: int | None = None
 
@@ -68,8 +77,11 @@ class ClientStats:
     batches_sent: int = 0
     batches_resent: int = 0
     batches_acked: int = 0
+    frames_queued: int = 0
+    frames_acked: int = 0
     connects: int = 0
     spilled: int = 0
+    rewinds: int = 0
 
 
 class RelayClient:
@@ -116,6 +128,8 @@ class RelayClient:
         self._closing = False
         self._spill_counter = 0
         self._sent_upto = 0
+        self._rewind_at: float | None = None
+        self._last_progress_s = 0.0
         self.on_state: Callable[[str], None] | None = None
 
     # ---------------------------------------------------------------- API
@@ -145,18 +159,20 @@ class RelayClient:
             await self._wake.wait()
 
     def send_frames(self, block: FrameBlock) -> None:
-        """Queue frames of this client's car; they are sent, and resent, until acknowledged."""
-        if self.car_id is None:
-            raise ValueError("this client has no car to publish for")
+        """Queue frames of this client's car; they are sent, and resent, until acknowledged.
+
+        The car is the one given, or else the one the relay's invite names (known once connected).
+        """
         if len(block) == 0:
             return
         if len(self._buffer) >= self.max_batches:
             dropped = self._buffer.popleft()
             logger.error("relay buffer full (%d batches): the oldest unsent batch is dropped", self.max_batches)
             self._forget(dropped)
-        entry = _Entry(block)
+        entry = _Entry(block, len(block))
         self._buffer.append(entry)
         self.stats.batches_queued += 1
+        self.stats.frames_queued += len(block)
         if self.spill_dir is not None and len(self._buffer) > self.memory_batches:
             self._spill(self._buffer[len(self._buffer) - self.memory_batches - 1])
         self._wake.set()
@@ -211,6 +227,8 @@ class RelayClient:
                 self._closing = True  # a refused token does not get better by retrying
                 raise ProtocolError(ErrorCode.AUTH_FAILED, str(result.data.get("error", "authentication refused")))
             self.identity = dict(result.data)
+            if self.car_id is None and isinstance(result.data.get("car_id"), int):
+                self.car_id = int(result.data["car_id"])  # a driver's invite names the car
             self.stats.connects += 1
             self._adopt_relay_seq(result.data.get("last_seq"))
             if self.subscribe_request is not None:
@@ -231,18 +249,41 @@ class RelayClient:
     async def _send_loop(self, ws: ClientConnection) -> None:
         # `_sent_upto`: buffer index of the next batch to send on this connection (everything before
         # it is in flight; `_acked` moves it back as acknowledged batches leave the buffer's head).
+        # Sending is paced below the relay's batch rate limit; a refusal from the relay (too fast, or
+        # a gap) or acknowledgements that stop coming send everything unacknowledged again.
+        pace = RateLimiter(SEND_RATE_PER_S, SEND_BURST)
+        loop = asyncio.get_running_loop()
+        self._last_progress_s = loop.time()
         while True:
             while self._control:
                 await ws.send(self._control[0])
                 self._control.popleft()
-            if self._sent_upto < len(self._buffer) and self._sent_upto < MAX_IN_FLIGHT:
+            now = loop.time()
+            if self._rewind_at is not None and now >= self._rewind_at:
+                self._rewind_at = None
+                self._sent_upto = 0
+                self.stats.rewinds += 1
+            if self._sent_upto and now - self._last_progress_s > ACK_TIMEOUT_S:
+                self._sent_upto = 0  # nothing acknowledged for a while: assume the relay missed some
+                self._last_progress_s = now
+                self.stats.rewinds += 1
+            if self._sent_upto < len(self._buffer) and self._sent_upto < MAX_IN_FLIGHT and self.car_id is not None:
+                if not pace.allow(now):
+                    await asyncio.sleep(1.0 / SEND_RATE_PER_S)
+                    continue
                 data = self._encode(self._buffer[self._sent_upto])
+                if self._sent_upto == 0:
+                    self._last_progress_s = now  # the ack clock starts with the first batch in flight
                 await ws.send(data)
                 self.stats.batches_sent += 1
                 self._sent_upto += 1
                 continue
             self._wake.clear()
-            await self._wake.wait()
+            # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation that
+            # arrives as the event is set (close() does both), and the loop would never end.
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(WAKE_AT_LEAST_S):
+                    await self._wake.wait()
 
     def _encode(self, entry: _Entry) -> bytes:
         if entry.seq is None:
@@ -268,16 +309,28 @@ class RelayClient:
         if envelope.type is MessageType.ACK and "seq" in envelope.data and envelope.data.get("car_id") == self.car_id:
             self._acked(int(envelope.data["seq"]))
             return
+        if envelope.type is MessageType.ERROR and envelope.data.get("ref", "").startswith("seq:"):
+            # A batch refused for flow control (too fast, or after a gap): send again from the
+            # first unacknowledged batch, a little later.
+            delay = RATE_LIMITED_BACKOFF_S if envelope.data.get("code") == ErrorCode.RATE_LIMITED.value else 0.05
+            if self._rewind_at is None:
+                self._rewind_at = asyncio.get_running_loop().time() + delay
+            logger.debug("relay refused batch %s: %s", envelope.data.get("ref"), envelope.data.get("code"))
+            self._wake.set()
+            return
         self.incoming.put_nowait(envelope)
 
     def _acked(self, seq: int) -> None:
         removed = 0
         while self._buffer and self._buffer[0].seq is not None and _seq_le(self._buffer[0].seq, seq):
-            self._forget(self._buffer.popleft())
+            entry = self._buffer.popleft()
+            self.stats.frames_acked += entry.frames
+            self._forget(entry)
             removed += 1
         self.stats.batches_acked += removed
         self._sent_upto = max(0, self._sent_upto - removed)
         if removed:
+            self._last_progress_s = asyncio.get_running_loop().time() if _loop_running() else 0.0
             self._wake.set()
 
     def _adopt_relay_seq(self, last_seq: Any) -> None:
@@ -317,6 +370,14 @@ class RelayClient:
     def _notify(self, state: str) -> None:
         if self.on_state is not None:
             self.on_state(state)
+
+
+def _loop_running() -> bool:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
 
 
 def _seq_le(a: int, b: int) -> bool:

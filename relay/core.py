@@ -36,6 +36,7 @@ from relay.protocol import (
     Role,
     TelemetryBatch,
     decode_batch,
+    decode_header,
     decode_message,
     encode_batch,
     encode_message,
@@ -52,6 +53,9 @@ CLOSE_RATE_LIMITED: Final = 4008
 CLOSE_SHUTDOWN: Final = 1001
 FULL_RATE_HZ: Final = 60.0
 CODEC_BY_FLAG: Final = {0: "none", 1: "deflate", 2: "zstd"}
+FLOW_CONTROL: Final = frozenset({ErrorCode.RATE_LIMITED, ErrorCode.CONFLICT})
+"""Refusals of a driver's batches that ask it to slow down or resend (never counted as abuse)."""
+FLOW_CONTROL_REPLY_S: Final = 0.25
 
 
 class IdentityLike(Protocol):
@@ -139,6 +143,8 @@ class Client:
     cars: frozenset[int] | None = None
     """Cars whose telemetry the client wants (None: all)."""
     rate_hz: float = FULL_RATE_HZ
+    last_flow_reply_s: float = -1e9
+    now_s: float = 0.0
     codec: str = "any"
     """"any": the bytes the driver sent, whatever their codec; "deflate" for browsers (no zstd there)."""
 
@@ -296,9 +302,11 @@ class RelayCore:
         client = self.clients.get(client_id)
         if client is None:
             return []
+        client.now_s = now_s
         ref = ""
         try:
             if isinstance(payload, bytes):
+                ref = _batch_ref(payload)
                 return self._on_batch(client, payload, now_s)
             if not client.control.allow(now_s):
                 raise ProtocolError(ErrorCode.RATE_LIMITED, "too many messages: slow down")
@@ -350,6 +358,10 @@ class RelayCore:
         if batch.seq <= last:
             self.counters["duplicates"] += 1
             return [Send(client.client_id, ack)]  # a resend of what is already safe: acknowledge again
+        if last >= 0 and batch.seq != last + 1:
+            # Acknowledgements are cumulative: storing N+1 while N is missing would tell the
+            # driver N is safe. The driver resends from the gap.
+            raise ProtocolError(ErrorCode.CONFLICT, f"batch {batch.seq} came before {last + 1}: resend from {last + 1}")
         self.last_seq[batch.car_id] = batch.seq
         self.counters["batches"] += 1
         self.counters["frames"] += len(batch.block)
@@ -659,8 +671,15 @@ class RelayCore:
         return "" if session is None else _driver_of(session)
 
     def _refuse(self, client: Client, error: ProtocolError, ref: str) -> list[Action]:
-        client.errors += 1
         self.counters["errors"] += 1
+        if ref.startswith("seq:") and error.code in FLOW_CONTROL:
+            # Too fast, or a gap to fill: the driver slows down and resends; not abuse. One answer
+            # per FLOW_CONTROL_REPLY_S is enough for it to act on.
+            if client.last_flow_reply_s + FLOW_CONTROL_REPLY_S > client.now_s:
+                return []
+            client.last_flow_reply_s = client.now_s
+            return [Send(client.client_id, error_message(error, ref))]
+        client.errors += 1
         actions: list[Action] = [Send(client.client_id, error_message(error, ref))]
         if client.errors > self.limits.max_errors:
             actions.append(
@@ -668,6 +687,14 @@ class RelayCore:
             )
             self._remove(client.client_id)
         return actions
+
+
+def _batch_ref(payload: bytes) -> str:
+    """`seq:N` for a batch whose header can be read (the driver maps a refusal to its batch)."""
+    try:
+        return f"seq:{decode_header(payload).seq}"
+    except ProtocolError:
+        return ""
 
 
 def _driver_of(session: dict[str, Any]) -> str:

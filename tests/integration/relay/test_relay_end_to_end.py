@@ -233,3 +233,31 @@ def test_the_relay_records_each_cars_session_to_a_file_the_replay_adapter_reads(
     assert len(block) == 180
     assert np.allclose(block.session_time_s, np.arange(180) / 60.0, atol=1e-3)
     assert np.allclose(block.speed_mps, frames(0, 180).speed_mps, atol=0.01)
+
+
+def test_a_driver_faster_than_the_relay_allows_is_slowed_down_and_loses_nothing(tmp_path: Path) -> None:
+    from relay.core import RelayLimits
+
+    async def scenario() -> tuple[int, int | None, int, int]:
+        store = TokenStore(tmp_path / "tokens.json")
+        _, token = store.invite("Alex", Role.DRIVER, 7, now_s=0)
+        spool = Spool(tmp_path / "spool.sqlite3")
+        limits = RelayLimits(batch_rate_per_s=80.0, batch_burst=20.0)  # well below the client's pace
+        server = RelayServer(store, spool, options=ServerOptions(host="127.0.0.1", port=0, limits=limits))
+        await server.start()
+        driver = RelayClient(server.url, token, car_id=7)
+        for k in range(300):  # a backlog, as after an outage: sent as fast as the client paces
+            driver.send_frames(frames(k * 6, 6))
+        driver.start()
+        try:
+            await asyncio.wait_for(driver.wait_acked(), 60)
+        finally:
+            await driver.close()
+            await server.stop()
+        stored, last = len(spool), spool.last_batch_seq(7)
+        spool.close()
+        return stored, last, driver.stats.frames_acked, driver.stats.rewinds
+
+    stored, last, acked, rewinds = asyncio.run(scenario())
+    assert rewinds > 0  # the relay did refuse batches for going too fast
+    assert (stored, last, acked) == (300, 299, 1800)

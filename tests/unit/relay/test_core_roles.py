@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from relay.core import CLOSE_AUTH_FAILED, CLOSE_AUTH_TIMEOUT, CLOSE_POLICY, Close, RelayCore, Send
+from relay.core import CLOSE_AUTH_FAILED, CLOSE_AUTH_TIMEOUT, CLOSE_POLICY, Close, Persist, RelayCore, Send
 from relay.protocol import HANDOFF_ACTIONS, ErrorCode, MessageType, Role, decode_batch, decode_message
 from tests.support.relay import (
     DRIVER_CAR,
@@ -407,12 +407,14 @@ def conflation_run(
     join(core, "vic", "tok-vic", subscribe={"rate_hz": rate_hz})
     received: list[tuple[float, int, float]] = []
     published: dict[int, list[tuple[float, float]]] = {DRIVER_CAR: [], OTHER_CAR: []}
+    seqs = {DRIVER_CAR: 0, OTHER_CAR: 0}  # each car's batches are numbered without gaps
     for k in range(1, round(seconds * 60) + 1):
         now = k / 60
         for client, car in (("dan", DRIVER_CAR), ("dora", OTHER_CAR)):
             if car == OTHER_CAR and k % 3:
                 continue  # Dora's app publishes at 20 Hz
-            sent = batch_bytes(car, seq=k, frames=2, start_s=1000.0 + now)
+            seqs[car] += 1
+            sent = batch_bytes(car, seq=seqs[car], frames=2, start_s=1000.0 + now)
             published[car].append((now, frame_times([sent])[0]))
             assert batches_to(core.receive(client, sent, now), "vic") == []
         for send in sends(core.tick(now), "vic"):
@@ -526,7 +528,8 @@ def test_batches_beyond_the_rate_limit_are_rate_limited() -> None:
     core = make_core(batch_rate_per_s=10.0, batch_burst=3.0)
     join(core, "dan", "tok-dan")
     codes = [error_codes(core.receive("dan", batch_bytes(seq=s), 1.0), "dan") for s in range(1, 6)]
-    assert codes == [[], [], [], ["rate_limited"], ["rate_limited"]]
+    # One refusal is enough for the driver to slow down and resend: the next is not answered.
+    assert codes == [[], [], [], ["rate_limited"], []]
     assert core.last_seq == {DRIVER_CAR: 3}
 
 
@@ -549,3 +552,16 @@ def test_read_receipts_reach_the_sender_and_the_engineers() -> None:
     assert messages_to(receipt, "eve")[0].data["read_by"] == ["Dan"]
     assert drive(core, "dan", ("ack", {"message_id": message.data["message_id"], "read": True})) == []
     assert error_codes(drive(core, "dan", ("ack", {"message_id": "m404", "read": True})), "dan") == ["not_found"]
+
+
+def test_a_batch_after_a_gap_is_refused_not_acknowledged_and_the_gap_can_be_filled() -> None:
+    core = make_core()
+    join(core, "dan", "tok-dan")
+    assert error_codes(core.receive("dan", batch_bytes(seq=1), 1.0), "dan") == []
+    gap = core.receive("dan", batch_bytes(seq=3), 1.1)
+    assert error_codes(gap, "dan") == ["conflict"]
+    assert not [a for a in gap if isinstance(a, Persist)]  # batch 3 is not stored while 2 is missing
+    assert core.last_seq == {DRIVER_CAR: 1}
+    for seq in (2, 3):
+        assert error_codes(core.receive("dan", batch_bytes(seq=seq), 1.2), "dan") == []
+    assert core.last_seq == {DRIVER_CAR: 3}
