@@ -26,6 +26,7 @@ body size and decompressed size are arguments with safe defaults: a batch that b
 from __future__ import annotations
 
 import enum
+import functools
 import json
 import math
 import struct
@@ -394,18 +395,6 @@ class TelemetryBatch:
             raise ValueError("channel_mask names channels that do not exist")
 
 
-def _quantise(values: npt.NDArray[Any], precision: float) -> npt.NDArray[np.int64]:
-    if values.dtype.kind == "f":
-        v = values.astype(np.float64)
-        bad = ~np.isfinite(v)
-        with np.errstate(invalid="ignore", over="ignore"):
-            q = np.rint(np.where(bad, 0.0, v) / precision)
-        q = np.clip(q, -Q_LIMIT, Q_LIMIT).astype(np.int64)
-        q[bad] = NAN_Q
-        return q
-    return values.astype(np.int64)
-
-
 def _dequantise(q: npt.NDArray[np.int64], channel_dtype: np.dtype[Any], precision: float) -> npt.NDArray[Any]:
     if channel_dtype.kind == "f":
         out = q.astype(np.float64) * precision
@@ -423,19 +412,75 @@ def _zigzag(values: npt.NDArray[np.int64]) -> npt.NDArray[np.uint64]:
     return result
 
 
-def _pack_column(q: npt.NDArray[np.int64], out: list[bytes]) -> None:
-    # First differences suit counters and steps; second differences suit smooth signals (time,
-    # distance, speed), whose first differences are nearly constant. Keep whichever is smaller.
-    first = np.diff(q, prepend=np.int64(0))
-    second = np.diff(first, prepend=np.int64(0))
+@functools.lru_cache(maxsize=64)
+def _frame_columns(mask: int) -> tuple[tuple[str, int | None], ...]:
+    """The (channel, tyre index) of every column of a channel set, in wire order."""
+    columns: list[tuple[str, int | None]] = []
+    for channel in _channels_of(mask):
+        columns += [(channel.name, k) for k in range(channel.shape[0])] if channel.shape else [(channel.name, None)]
+    return tuple(columns)
+
+
+@functools.lru_cache(maxsize=64)
+def _precisions(mask: int) -> npt.NDArray[np.float64]:
+    steps = [
+        c.precision if np.dtype(c.dtype).kind == "f" else 1.0
+        for c in _channels_of(mask)
+        for _ in range(c.shape[0] if c.shape else 1)
+    ]
+    return np.asarray(steps, dtype=np.float64)
+
+
+_CAR_PRECISIONS: Final = np.asarray(
+    [c.precision if np.dtype(c.dtype).kind == "f" else 1.0 for c in CAR_CHANNELS], dtype=np.float64
+)
+
+
+def _pack_columns(
+    values: npt.NDArray[np.float64], precisions: npt.NDArray[np.float64], out: list[bytes | memoryview]
+) -> None:
+    """Every column of `values` (frames x columns) in wire form, vectorised across columns.
+
+    Each column is quantised to its precision (integer and boolean channels are exact in float64,
+    with precision 1; NaN and infinities become NAN_Q), then first or second differences are kept,
+    whichever sums smaller (smooth signals: second; counters and steps: first), zigzag-mapped, and
+    written at the narrowest width that holds them, byte-shuffled.
+    """
+    n, m = values.shape
+    bad = ~np.isfinite(values)
+    with np.errstate(invalid="ignore", over="ignore"):
+        q = np.rint(np.where(bad, 0.0, values) / precisions)
+    q = np.clip(q, -Q_LIMIT, Q_LIMIT).astype(np.int64)
+    q[bad] = NAN_Q
+    zero = np.zeros((1, m), dtype=np.int64)
+    first = np.diff(q, axis=0, prepend=zero)
+    second = np.diff(first, axis=0, prepend=zero)
     z1, z2 = _zigzag(first), _zigzag(second)
-    use_second = len(q) > 2 and int(z2[1:].sum(dtype=np.uint64)) < int(z1[1:].sum(dtype=np.uint64))
-    zigzag = z2 if use_second else z1
-    top = int(zigzag.max()) if len(zigzag) else 0
-    width = 1 if top < 1 << 8 else 2 if top < 1 << 16 else 4 if top < 1 << 32 else 8
-    packed = zigzag.astype(f"<u{width}").view(np.uint8).reshape(len(q), width)
-    out.append(bytes((width | (SECOND_ORDER if use_second else 0),)))
-    out.append(packed.T.tobytes())  # byte shuffle: all low bytes, then the next ones
+    if n > 2:
+        use_second = z2[1:].astype(np.float64).sum(axis=0) < z1[1:].astype(np.float64).sum(axis=0)
+    else:
+        use_second = np.zeros(m, dtype=bool)
+    zigzag = np.where(use_second, z2, z1)
+    top = zigzag.max(axis=0) if n else np.zeros(m, dtype=np.uint64)
+    widths = np.where(top < 1 << 8, 1, np.where(top < 1 << 16, 2, np.where(top < 1 << 32, 4, 8)))
+    chunks: list[memoryview | None] = [None] * m
+    for width in (1, 2, 4, 8):
+        picked = np.flatnonzero(widths == width)
+        if not len(picked):
+            continue
+        group = (
+            np.ascontiguousarray(zigzag[:, picked].astype(f"<u{width}")).view(np.uint8).reshape(n, len(picked), width)
+        )
+        shuffled = memoryview(np.ascontiguousarray(group.transpose(1, 2, 0)).tobytes())
+        size = width * n
+        for i, column in enumerate(picked.tolist()):
+            chunks[column] = shuffled[i * size : (i + 1) * size]
+    flag_bytes = (widths | np.where(use_second, SECOND_ORDER, 0)).astype(np.uint8).tobytes()
+    for column in range(m):
+        out.append(flag_bytes[column : column + 1])
+        chunk = chunks[column]
+        assert chunk is not None
+        out.append(chunk)
 
 
 class _Reader:
@@ -485,14 +530,12 @@ def encode_batch(batch: TelemetryBatch, *, codec: str = "auto", include_cars: bo
     if codec != "auto" and codec not in CODEC_NAMES:
         raise ValueError(f"codec must be auto or one of {', '.join(CODEC_NAMES)}")
     frames = batch.block.frames
-    parts: list[bytes] = []
-    for channel in _channels_of(batch.channel_mask):
-        column = frames[channel.name]
-        if channel.shape:
-            for k in range(channel.shape[0]):
-                _pack_column(_quantise(column[:, k], channel.precision), parts)
-        else:
-            _pack_column(_quantise(column, channel.precision), parts)
+    parts: list[bytes | memoryview] = []
+    columns = _frame_columns(batch.channel_mask)
+    values = np.empty((len(frames), len(columns)), dtype=np.float64)
+    for j, (name, sub) in enumerate(columns):
+        values[:, j] = frames[name] if sub is None else frames[name][:, sub]
+    _pack_columns(values, _precisions(batch.channel_mask), parts)
     flags = CODEC_NAMES.get(codec, CODEC_NONE)
     cars = batch.block.cars
     if include_cars and cars is not None:
@@ -502,9 +545,11 @@ def encode_batch(batch: TelemetryBatch, *, codec: str = "auto", include_cars: bo
         for car in present.tolist():
             car_mask |= 1 << car
         parts.append(struct.pack("<Q", car_mask))
-        for car in present.tolist():
-            for channel in CAR_CHANNELS:
-                _pack_column(_quantise(cars[channel.name][:, car], channel.precision), parts)
+        if len(present):
+            car_values = np.empty((len(frames), len(present) * len(CAR_CHANNELS)), dtype=np.float64)
+            for i, channel in enumerate(CAR_CHANNELS):
+                car_values[:, i :: len(CAR_CHANNELS)] = cars[channel.name][:, present]
+            _pack_columns(car_values, np.tile(_CAR_PRECISIONS, len(present)), parts)
     raw = b"".join(parts)
     if codec == "auto":
         zstd_body, deflate_body = _ZSTD_COMPRESSOR.compress(raw), zlib.compress(raw, 6)
