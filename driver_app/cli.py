@@ -1,4 +1,5 @@
-"""`pitbox` command line: dispatches to the subcommands (replay, probe, demo, plan).
+"""`pitbox` command line: dispatches to the subcommands (replay, probe, demo, plan); with no
+subcommand it starts the tray app (`driver_app.qt.app.run_app`).
 
 Every subcommand module exposes `add_parser(subparsers)` and `run(args) -> int`. Errors a user can
 cause (missing file, not an iRacing file) are reported as one line on stderr with a non-zero exit;
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from importlib import metadata
@@ -24,13 +26,21 @@ def _version() -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="pitbox", description="PitBox: the open driver app for sim racing.")
+    parser = argparse.ArgumentParser(
+        prog="pitbox",
+        description="PitBox: the open driver app for sim racing. With no command, the tray app starts.",
+    )
     parser.add_argument("--version", action="version", version=f"pitbox {_version()}")
     parser.add_argument(
         "--log-level",
         default="WARNING",
         choices=["DEBUG", "INFO", "WARNING", "ERROR"],
         help="what to log on stderr (default: WARNING)",
+    )
+    parser.add_argument(
+        "--minimized",
+        action="store_true",
+        help="with no command: start the tray app without showing its window (as at log-on)",
     )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     cli_replay.add_parser(subparsers)
@@ -45,10 +55,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=args.log_level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     if args.command is None:
-        parser.print_help(sys.stderr)
-        return 2
+        return _tray_app(parser, minimized=args.minimized)
     result: int = args.run(args)
     return result
+
+
+def _tray_app(parser: argparse.ArgumentParser, *, minimized: bool = False) -> int:
+    """`pitbox` alone: the tray app, where there is a desktop to show it on."""
+    if not (os.environ.get("QT_QPA_PLATFORM") or cli_demo.has_display()):
+        print("pitbox: no display here, so the tray app cannot start; choose a command:", file=sys.stderr)
+        parser.print_help(sys.stderr)
+        return 2
+    from driver_app.qt.app import run_app
+
+    return run_app(["--minimized"] if minimized else [])
 
 
 if __name__ == "__main__":

@@ -1,0 +1,449 @@
+"""The driver app's engine, without Qt: sim in, coaching, strategy and the relay out.
+
+`Pipeline.run` reads the chosen adapter at the sim's tick rate, feeds every frame to the coaching
+copilot and the live strategy, hands each call to the speech sink, and streams telemetry (10 Hz
+batches), session info and strategy results to the relay through `RelayClient`, which buffers and
+resends while the relay is away. It listens to the relay for handoff requests, team messages and
+remote coaching. It survives the sim starting and stopping (the adapter reconnects) and reports
+what happens as `PipelineEvent`s to a callback (the tray app turns them into Qt signals; the demo
+prints them). Time comes from `clock` (monotonic seconds), so tests can drive it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import logging
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Final
+
+from adapters import base
+from adapters.base import AdapterState, DriverSwap, SessionChanged, SimAdapter, StateChanged
+from adapters.model import FrameBlock, Lap, SessionInfo, TelemetryFrame
+from adapters.pit import PitCommander, RecordingPitCommander
+from coaching.applications.base import CoachSettings
+from coaching.copilot import Copilot
+from coaching.messages import Call, Message, Priority, Verbosity
+from driver_app.speech import ConsoleSpeechSink, SpeechSink
+from relay.client import RelayClient
+from relay.protocol import Envelope, MessageType
+from strategy.live import LiveStrategy, StrategySnapshot
+
+logger = logging.getLogger(__name__)
+
+POLL_S: Final = 1.0 / 120.0
+"""The read loop wakes twice per 60 Hz tick: no frame waits long, and the loop sleeps the rest."""
+BATCH_FRAMES: Final = 6
+"""Frames per telemetry batch: 10 Hz batches at 60 Hz."""
+LIVE_VALUES_EVERY_S: Final = 0.1
+MAX_FRAMES_PER_STEP: Final = 600
+TEAM_PRIORITY: Final = {
+    "urgent": Priority.CRITICAL,
+    "high": Priority.IMPORTANT,
+    "normal": Priority.REGULAR,
+    "low": Priority.REGULAR,
+}
+
+
+class RelayState(enum.Enum):
+    NONE = "none"
+    """No relay configured: nothing is streamed."""
+    OFFLINE = "offline"
+    ONLINE = "online"
+
+
+# ------------------------------------------------------------------------------------------------ events
+
+
+@dataclass(frozen=True, slots=True)
+class StatusChanged:
+    sim: AdapterState
+    relay: RelayState
+    adapter: str
+
+    @property
+    def summary(self) -> str:
+        if self.sim is not AdapterState.CONNECTED:
+            return "waiting for sim"
+        if self.relay is RelayState.ONLINE:
+            return "streaming"
+        if self.relay is RelayState.OFFLINE:
+            return "relay offline"
+        return "driving"
+
+
+@dataclass(frozen=True, slots=True)
+class SessionUpdated:
+    info: SessionInfo
+
+
+@dataclass(frozen=True, slots=True)
+class CallMade:
+    call: Call
+
+
+@dataclass(frozen=True, slots=True)
+class LapFinished:
+    lap: Lap
+
+
+@dataclass(frozen=True, slots=True)
+class StrategyUpdated:
+    snapshot: StrategySnapshot
+
+
+@dataclass(frozen=True, slots=True)
+class HandoffPrompt:
+    """A handoff for this car changed (requested, accepted, rejected, completed, cancelled)."""
+
+    handoff_id: str
+    status: str
+    to_driver: str
+    from_driver: str
+    reason: str
+    urgency: str
+
+
+@dataclass(frozen=True, slots=True)
+class TeamMessageReceived:
+    message_id: str
+    sender: str
+    priority: str
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class LiveValues:
+    """The newest values for the window (about 10 a second, not 60)."""
+
+    lap: int
+    speed_mps: float
+    gear: int
+    fuel_l: float
+    position: int
+    session_time_s: float
+
+
+PipelineEvent = (
+    StatusChanged
+    | SessionUpdated
+    | CallMade
+    | LapFinished
+    | StrategyUpdated
+    | HandoffPrompt
+    | TeamMessageReceived
+    | LiveValues
+)
+
+
+@dataclass(frozen=True, slots=True)
+class PipelineConfig:
+    adapter: str = "auto"
+    adapter_options: dict[str, Any] = field(default_factory=dict)
+    relay_url: str | None = None
+    relay_token: str = field(default="", repr=False)
+    relay_fingerprint: str | None = None
+    verbosity: Verbosity = Verbosity.NORMAL
+    coach_data_dir: Path | None = None
+    """Where coaching keeps segment maps and personal bests (None: nothing stored)."""
+    spill_dir: Path | None = None
+    """Where unacknowledged telemetry spills to disk beyond the memory buffer (None: memory only)."""
+    poll_s: float = POLL_S
+
+
+@dataclass(slots=True)
+class PipelineStats:
+    frames_produced: int = 0
+    frames_sent: int = 0
+    calls: int = 0
+    laps: int = 0
+    strategy_updates: int = 0
+
+
+class Pipeline:
+    """See the module docstring. Create, then `await run(stop)`; control it from the same loop."""
+
+    def __init__(
+        self,
+        config: PipelineConfig,
+        on_event: Callable[[PipelineEvent], None] | None = None,
+        *,
+        speech: SpeechSink | None = None,
+        adapter: SimAdapter | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.config = config
+        self._emit = on_event if on_event is not None else (lambda event: None)
+        self.speech: SpeechSink = speech if speech is not None else ConsoleSpeechSink()
+        self._clock = clock
+        self.adapter_name = config.adapter
+        self.adapter = adapter if adapter is not None else self._create_adapter()
+        self.pit: PitCommander = self._pit_commander()
+        self.copilot = Copilot(settings=CoachSettings(verbosity=config.verbosity), data_dir=config.coach_data_dir)
+        self.strategy = LiveStrategy()
+        self.session: SessionInfo | None = None
+        self.stats = PipelineStats()
+        self.muted = False
+        self.voice_enabled = True
+        self.video_enabled = False
+        self.handoffs: dict[str, HandoffPrompt] = {}
+        self.relay: RelayClient | None = None
+        if config.relay_url:
+            self.relay = RelayClient(
+                config.relay_url,
+                config.relay_token,
+                fingerprint_sha256=config.relay_fingerprint,
+                spill_dir=config.spill_dir,
+            )
+            self.relay.on_state = lambda state: self._report_status()
+        self._pending: list[TelemetryFrame] = []
+        self._laps_seen = 0
+        self._status: StatusChanged | None = None
+        self._last_live_s = -math.inf
+        self._newest_t = 0.0
+
+    # ---------------------------------------------------------------- control (from the app)
+
+    @property
+    def relay_state(self) -> RelayState:
+        if self.relay is None:
+            return RelayState.NONE
+        return RelayState.ONLINE if self.relay.connected.is_set() else RelayState.OFFLINE
+
+    def set_muted(self, muted: bool) -> None:
+        self.muted = muted
+        self.speech.set_muted(muted or not self.voice_enabled)
+
+    def set_voice(self, enabled: bool) -> None:
+        self.voice_enabled = enabled
+        self.speech.set_muted(self.muted or not enabled)
+
+    def set_video(self, enabled: bool) -> None:
+        self.video_enabled = enabled  # the video issue starts and stops capture on this
+
+    def set_verbosity(self, verbosity: Verbosity) -> None:
+        self.copilot.verbosity = verbosity
+
+    def answer_handoff(self, handoff_id: str, accept: bool) -> None:
+        """The driver's answer to a handoff request, sent to the relay (queued while offline)."""
+        if self.relay is None:
+            raise RuntimeError("no relay: handoffs come from the relay")
+        action = "accept" if accept else "reject"
+        self.relay.send_control(
+            Envelope(MessageType.HANDOFF_REQUEST, f"answer-{handoff_id}", {"action": action, "handoff_id": handoff_id})
+        )
+
+    # ---------------------------------------------------------------- the loop
+
+    async def run(self, stop: asyncio.Event) -> None:
+        if self.relay is not None:
+            self.relay.start()
+        listener = asyncio.create_task(self._listen()) if self.relay is not None else None
+        self._report_status()
+        try:
+            while not stop.is_set():
+                self.step()
+                await asyncio.sleep(self.config.poll_s)  # the tick clock: a stop is seen within one poll
+        finally:
+            self._flush_batch(force=True)
+            self.copilot.finish()
+            self._new_laps()
+            if listener is not None:
+                listener.cancel()
+                await asyncio.gather(listener, return_exceptions=True)
+            self.adapter.close()
+
+    async def close_relay(self, flush_timeout_s: float = 10.0) -> None:
+        """Wait (bounded) until the relay acknowledged everything, then disconnect."""
+        if self.relay is not None:
+            await self.relay.close(flush_timeout_s=flush_timeout_s)
+
+    def step(self) -> int:
+        """One pass: connect if needed, read every tick waiting, process them. Returns frames read."""
+        now = self._clock()
+        adapter = self.adapter
+        if self._status is None:
+            self._report_status()
+        if adapter.state is not AdapterState.CONNECTED:
+            adapter.connect(now)
+        frames: list[TelemetryFrame] = []
+        # Bounded: a replay at "as fast as possible" must not read a whole session in one pass.
+        while len(frames) < MAX_FRAMES_PER_STEP and (frame := adapter.read(now)) is not None:
+            frames.append(frame)
+        self._handle_adapter_events(adapter.drain_events())
+        if frames:
+            self._process(frames)
+        return len(frames)
+
+    def _process(self, frames: list[TelemetryFrame]) -> None:
+        self.stats.frames_produced += len(frames)
+        block = FrameBlock.from_frames(frames)
+        for frame in frames:
+            self.strategy.on_frame(frame)
+        for call in self.copilot.process(block):
+            self.stats.calls += 1
+            self.speech.say(call)
+            self._emit(CallMade(call))
+        self._new_laps()
+        if self.relay is not None:
+            self._pending += frames
+            self._flush_batch()
+        newest = frames[-1]
+        self._newest_t = newest.session_time_s
+        if newest.session_time_s - self._last_live_s >= LIVE_VALUES_EVERY_S:
+            self._last_live_s = newest.session_time_s
+            self._emit(
+                LiveValues(
+                    newest.lap,
+                    newest.speed_mps,
+                    newest.gear,
+                    newest.fuel_level_l,
+                    newest.position,
+                    newest.session_time_s,
+                )
+            )
+
+    def _flush_batch(self, *, force: bool = False) -> None:
+        if self.relay is None:
+            return
+        while len(self._pending) >= BATCH_FRAMES or (force and self._pending):
+            part, self._pending = self._pending[:BATCH_FRAMES], self._pending[BATCH_FRAMES:]
+            self.relay.send_frames(FrameBlock.from_frames(part))
+            self.stats.frames_sent += len(part)
+
+    def _new_laps(self) -> None:
+        laps = self.copilot.laps
+        for lap in laps[self._laps_seen :]:
+            self.stats.laps += 1
+            self.strategy.on_lap(lap)
+            snapshot = self.strategy.snapshot()
+            self.copilot.on_strategy(snapshot)
+            self.stats.strategy_updates += 1
+            self._emit(LapFinished(lap))
+            self._emit(StrategyUpdated(snapshot))
+            if self.relay is not None:
+                data = {"strategy": snapshot.to_dict()}
+                self.relay.send_control(Envelope(MessageType.STRATEGY_UPDATE, f"strategy-{lap.number}", data))
+        self._laps_seen = len(laps)
+
+    def _handle_adapter_events(self, events: list[Any]) -> None:
+        for event in events:
+            if isinstance(event, SessionChanged | DriverSwap):
+                info = event.info if isinstance(event, SessionChanged) else self.adapter.session_info
+                if info is None:
+                    continue
+                self.session = info
+                self.copilot.on_session(info)
+                self.strategy.on_session(info)
+                self._emit(SessionUpdated(info))
+                if self.relay is not None:
+                    self.relay.send_control(
+                        Envelope(
+                            MessageType.SESSION_INFO, f"session-{info.update_count}", {"session": _session_data(info)}
+                        )
+                    )
+            elif isinstance(event, StateChanged):
+                self._report_status()
+
+    def _report_status(self) -> None:
+        status = StatusChanged(self.adapter.state, self.relay_state, self.adapter_name)
+        if status != self._status:
+            self._status = status
+            self._emit(status)
+
+    # ---------------------------------------------------------------- the relay's side
+
+    async def _listen(self) -> None:
+        assert self.relay is not None
+        while True:
+            envelope = await self.relay.incoming.get()
+            try:
+                self._on_relay_message(envelope)
+            except (KeyError, TypeError, ValueError) as exc:
+                logger.warning("ignored a malformed %s from the relay: %s", envelope.type.value, exc)
+
+    def _on_relay_message(self, envelope: Envelope) -> None:
+        data = envelope.data
+        now = self.copilot_time()
+        if envelope.type is MessageType.HANDOFF_REQUEST:
+            if self.relay is not None and data.get("car_id") not in (None, self.relay.car_id):
+                return  # another car's handoff
+            prompt = HandoffPrompt(
+                str(data["handoff_id"]),
+                str(data.get("status", "requested")),
+                str(data.get("to_driver", "")),
+                str(data.get("from_driver", "")),
+                str(data.get("reason", "")),
+                str(data.get("urgency", "normal")),
+            )
+            self.handoffs[prompt.handoff_id] = prompt
+            self._emit(prompt)
+            if prompt.status == "requested":
+                text = f"Handoff requested to {prompt.to_driver}" + (f", {prompt.reason}" if prompt.reason else "")
+                self.copilot.submit(_message(text, Priority.IMPORTANT, "handoff", now, 30.0))
+        elif envelope.type is MessageType.TEAM_MESSAGE:
+            received = TeamMessageReceived(
+                str(data.get("message_id", "")),
+                str(data.get("from", "")),
+                str(data.get("priority", "normal")),
+                str(data["text"]),
+            )
+            self._emit(received)
+            priority = TEAM_PRIORITY.get(received.priority, Priority.REGULAR)
+            self.copilot.submit(_message(f"Team: {received.text}", priority, "team", now, 60.0))
+            if self.relay is not None and received.message_id:
+                self.relay.send_control(
+                    Envelope(
+                        MessageType.ACK,
+                        f"read-{received.message_id}",
+                        {"message_id": received.message_id, "read": True},
+                    )
+                )
+        elif envelope.type is MessageType.AI_COACHING:
+            self.copilot.submit(_message(str(data["message"]), Priority.REGULAR, "ai_coaching", now, 20.0))
+        elif envelope.type is MessageType.CONNECTION_ESTABLISHED or envelope.type is MessageType.ACK:
+            return
+        self._report_status()
+
+    def copilot_time(self) -> float:
+        """The session time of the newest frame (messages from the relay are stamped with it)."""
+        return self._newest_t
+
+    # ---------------------------------------------------------------- set-up
+
+    def _create_adapter(self) -> SimAdapter:
+        name = base.auto_select(None if self.config.adapter == "auto" else self.config.adapter)
+        self.adapter_name = name
+        return base.create(name, **self.config.adapter_options)
+
+    def _pit_commander(self) -> PitCommander:
+        if self.adapter_name == "iracing":
+            from adapters.iracing import IRacingPitCommander
+
+            return IRacingPitCommander()
+        return RecordingPitCommander()
+
+
+def _message(text: str, priority: Priority, category: str, now_s: float, stale_s: float) -> Message:
+    return Message(
+        text=text,
+        priority=priority,
+        category=category,
+        created_s=now_s,
+        deadline_s=now_s + stale_s,
+        key=f"{category}:{text}",
+        verbosity=Verbosity.QUIET,
+    )
+
+
+def _session_data(info: SessionInfo) -> dict[str, Any]:
+    """Session info as the relay and the dashboard read it (the driver in the car named plainly)."""
+    data = dict(info.to_dict())
+    player = info.player
+    data["driver"] = player.driver_name if player is not None else ""
+    data["player_car_idx"] = info.player_car_idx
+    return data

@@ -1,0 +1,143 @@
+"""The driver app's settings: one schema, validated once, stored as JSON in the platform's config directory.
+
+`Settings` is the schema (a frozen dataclass with defaults that need no set-up before the first
+lap); `validate` turns user input into `Settings` or a `SettingsError` that names every bad field
+with a message a driver understands; `load_settings`/`save_settings` keep them in
+`platformdirs.user_config_dir("pitbox")/settings.json` (atomic writes; a damaged file is moved
+aside and the defaults are used, with a warning).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import os
+import re
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final
+
+import platformdirs
+
+from adapters import base
+from relay.auth import decode_pairing
+from relay.errors import PairingError
+
+logger = logging.getLogger(__name__)
+
+VERBOSITIES: Final = ("quiet", "normal", "coaching")
+PUSH_TO_TALK: Final = re.compile(r"^(|F([1-9]|1[0-9]|2[0-4])|[A-Z0-9]|Space|CapsLock|joy[0-9]{1,2}:button[0-9]{1,3})$")
+"""A keyboard key (F1..F24, a letter or digit, Space, CapsLock) or a wheel button (`joy0:button5`); empty: none."""
+
+
+class DriverAppError(Exception):
+    """Base of the driver app's errors."""
+
+
+class SettingsError(DriverAppError):
+    """Settings that cannot be used; `problems` maps each bad field to what is wrong with it."""
+
+    def __init__(self, problems: Mapping[str, str]) -> None:
+        self.problems = dict(problems)
+        super().__init__("; ".join(f"{field}: {why}" for field, why in self.problems.items()))
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    pairing: str = ""
+    """The relay's pairing string from `pitbox-relay invite` (empty: no relay, nothing streamed)."""
+    adapter: str = "auto"
+    """"auto" (a running sim, else the demo) or an adapter's name."""
+    verbosity: str = "normal"
+    coach_muted: bool = False
+    voice_enabled: bool = True
+    video_enabled: bool = False
+    push_to_talk: str = ""
+    audio_output: str = ""
+    """Output device name (empty: the system default)."""
+    audio_input: str = ""
+    start_with_windows: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def validate(values: Mapping[str, Any], base_settings: Settings | None = None) -> Settings:
+    """New settings from `values` (only the fields given change); SettingsError names every bad one."""
+    current = base_settings if base_settings is not None else Settings()
+    known = {f.name: f for f in dataclasses.fields(Settings)}
+    problems: dict[str, str] = {}
+    changes: dict[str, Any] = {}
+    for name, value in values.items():
+        field = known.get(name)
+        if field is None:
+            problems[name] = "not a setting"
+            continue
+        expected = type(getattr(current, name))
+        if expected is bool and not isinstance(value, bool):
+            problems[name] = "must be true or false"
+            continue
+        if expected is str and not isinstance(value, str):
+            problems[name] = "must be text"
+            continue
+        changes[name] = value.strip() if isinstance(value, str) else value
+    pairing = changes.get("pairing")
+    if pairing:
+        try:
+            decode_pairing(pairing)
+        except PairingError as exc:
+            problems["pairing"] = f"not a pairing string ({exc}); copy the whole line `pitbox-relay invite` printed"
+    adapter = changes.get("adapter")
+    if adapter is not None:
+        names = {spec.name for spec in base.registered()} | {"auto"}
+        if adapter not in names:
+            problems["adapter"] = f"unknown sim {adapter!r}; choose one of {', '.join(sorted(names))}"
+    verbosity = changes.get("verbosity")
+    if verbosity is not None and verbosity not in VERBOSITIES:
+        problems["verbosity"] = f"must be one of {', '.join(VERBOSITIES)}"
+    key = changes.get("push_to_talk")
+    if key is not None and not PUSH_TO_TALK.match(key):
+        problems["push_to_talk"] = (
+            "use a key (F1..F24, A..Z, 0..9, Space, CapsLock) or a wheel button like joy0:button5"
+        )
+    if problems:
+        raise SettingsError(problems)
+    return dataclasses.replace(current, **changes)
+
+
+def config_path() -> Path:
+    return Path(platformdirs.user_config_dir("pitbox", appauthor=False)) / "settings.json"
+
+
+def load_settings(path: Path | None = None) -> Settings:
+    """The stored settings (defaults when there are none; a damaged file is set aside)."""
+    path = path if path is not None else config_path()
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        if not isinstance(data, dict):
+            raise ValueError("not a JSON object")
+        known = {f.name for f in dataclasses.fields(Settings)}
+        return validate({k: v for k, v in data.items() if k in known})
+    except FileNotFoundError:
+        return Settings()
+    except (OSError, ValueError, SettingsError) as exc:
+        aside = path.with_suffix(".json.bad")
+        logger.warning("settings in %s unusable (%s): moved to %s, using defaults", path, exc, aside)
+        try:
+            os.replace(path, aside)
+        except OSError as move_error:
+            logger.warning("could not move %s aside: %s", path, move_error)
+        return Settings()
+
+
+def save_settings(settings: Settings, path: Path | None = None) -> Path:
+    path = path if path is not None else config_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        json.dump(settings.to_dict(), handle, indent=2)
+    os.replace(tmp, path)
+    return path
