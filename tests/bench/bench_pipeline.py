@@ -51,7 +51,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from benchutil import percentile, report
+from benchutil import busy_cores, memory_kb, percentile, report
 
 from adapters.base import AdapterState
 from adapters.demo import DemoAdapter
@@ -105,29 +105,6 @@ asyncio.run(main())
 # Shared
 
 
-def _status_kb(pid: int | str = "self") -> dict[str, int]:
-    values: dict[str, int] = {}
-    with open(f"/proc/{pid}/status", encoding="ascii") as status:
-        for line in status:
-            if line.startswith(("VmRSS:", "VmHWM:")):
-                values[line.split(":")[0]] = int(line.split()[1])
-    return values
-
-
-def _busy_cores(sample_s: float = 0.5) -> float:
-    """Cores kept busy by other processes while this one sleeps (from /proc/stat)."""
-
-    def read() -> tuple[int, int]:
-        with open("/proc/stat", encoding="ascii") as stat:
-            fields = [int(v) for v in stat.readline().split()[1:]]
-        return sum(fields), fields[3] + fields[4]  # total, idle + iowait
-
-    total0, idle0 = read()
-    time.sleep(sample_s)
-    total1, idle1 = read()
-    return (1 - (idle1 - idle0) / max(1, total1 - total0)) * (os.cpu_count() or 1)
-
-
 def _mb(kb: float) -> float:
     return round(kb / 1024, 1)
 
@@ -170,7 +147,7 @@ class _Mark:
 
     @classmethod
     def now(cls, frames: int, session_s: float) -> _Mark:
-        return cls(time.perf_counter(), time.process_time(), frames, session_s, _status_kb())
+        return cls(time.perf_counter(), time.process_time(), frames, session_s, memory_kb())
 
 
 async def _timeline(clock: _Clock, session_s: Callable[[], float], frames: Callable[[], int]) -> tuple[_Mark, _Mark]:
@@ -455,12 +432,12 @@ class _Tray:
         await asyncio.sleep(TRAY_SETTLE_S - TRAY_CPU_FROM_S)
         try:
             ticks1, t1 = _cpu_ticks(process.pid), time.perf_counter()
-            status = _status_kb(process.pid)
+            status = memory_kb(process.pid)
             children = _children(process.pid)
             child_rss = 0
             for child in children:
                 with contextlib.suppress(OSError, KeyError):
-                    child_rss += _status_kb(child)["VmRSS"]
+                    child_rss += memory_kb(child)["VmRSS"]
         except (OSError, KeyError):
             status = {}
         if process.poll() is not None or "VmRSS" not in status:
@@ -496,7 +473,7 @@ class _Tray:
 
 def main() -> int:
     wall = time.perf_counter()
-    load = _busy_cores()
+    load = busy_cores()
     if load > 0.25:
         print(
             f"bench_pipeline: {load:.2f} cores busy with other work before the run: figures will be high",

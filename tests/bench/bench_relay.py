@@ -58,7 +58,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from benchutil import percentile, report
+from benchutil import busy_cores, memory_kb, percentile, report
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
@@ -258,29 +258,6 @@ def measure_size(info: SessionInfo, block: FrameBlock) -> dict[str, Any]:
 # Process helpers
 
 
-def _rss_kb() -> dict[str, int]:
-    values: dict[str, int] = {}
-    with open("/proc/self/status", encoding="ascii") as status:
-        for line in status:
-            if line.startswith(("VmRSS:", "VmHWM:")):
-                values[line.split(":")[0]] = int(line.split()[1])
-    return values
-
-
-def _busy_cores(sample_s: float = 0.5) -> float:
-    """Cores kept busy by other processes while this one sleeps (from /proc/stat)."""
-
-    def read() -> tuple[int, int]:
-        with open("/proc/stat", encoding="ascii") as stat:
-            fields = [int(v) for v in stat.readline().split()[1:]]
-        return sum(fields), fields[3] + fields[4]  # total, idle + iowait
-
-    total0, idle0 = read()
-    time.sleep(sample_s)
-    total1, idle1 = read()
-    return (1 - (idle1 - idle0) / max(1, total1 - total0)) * (os.cpu_count() or 1)
-
-
 def _cpu_s() -> float:
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime
@@ -367,7 +344,7 @@ async def _relay_main(kind: str, workdir: Path, conn: Connection) -> None:
     naive = _NaiveRelay()
 
     def stats() -> dict[str, Any]:
-        data: dict[str, Any] = {"t": time.perf_counter(), "cpu_s": _cpu_s(), **_rss_kb(), "log": dict(counter.counts)}
+        data: dict[str, Any] = {"t": time.perf_counter(), "cpu_s": _cpu_s(), **memory_kb(), "log": dict(counter.counts)}
         if server is not None:
             data["frames_in"] = server.core.counters["frames"]
             data["counters"] = dict(server.core.counters)
@@ -382,7 +359,7 @@ async def _relay_main(kind: str, workdir: Path, conn: Connection) -> None:
             data["clients"] = len(naive.viewers)
         return data
 
-    before = _rss_kb()
+    before = memory_kb()
     if kind == "pitbox":
         spool = Spool(workdir / "spool.db")
         tokens = TokenStore(workdir / "tokens.json")
@@ -739,7 +716,7 @@ def main() -> int:
         print(f"bench_relay: {path} not found: using a demo-sim session instead", file=sys.stderr)
         path, source = None, "demo-sim"
     wall = time.perf_counter()
-    load = _busy_cores()
+    load = busy_cores()
     if load > 0.25:
         print(
             f"bench_relay: {load:.2f} cores busy with other work before the run: figures will be low", file=sys.stderr
