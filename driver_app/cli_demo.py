@@ -16,6 +16,7 @@ import json
 import os
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +25,6 @@ from coaching.messages import Verbosity
 from driver_app.cli_args import at_least_one, non_negative
 from driver_app.embedded_relay import EmbeddedRelay
 from driver_app.pipeline import (
-    CallMade,
     LapFinished,
     Pipeline,
     PipelineConfig,
@@ -89,28 +89,10 @@ def strategy_line(event: StrategyUpdated) -> str:
 
 async def _demo(args: argparse.Namespace, relay_dir: Path) -> dict[str, Any]:
     relay = await EmbeddedRelay.start(relay_dir)
-    laps_wanted = args.laps
     stop = asyncio.Event()
-    laps: list[Lap] = []
-    last_strategy: StrategyUpdated | None = None
-
-    def on_event(event: PipelineEvent) -> None:
-        nonlocal last_strategy
-        if isinstance(event, LapFinished):
-            laps.append(event.lap)
-            print(lap_line(event), flush=True)
-            if len(laps) >= laps_wanted:
-                stop.set()
-        elif isinstance(event, StrategyUpdated):
-            last_strategy = event
-            print(strategy_line(event), flush=True)
-        elif isinstance(event, StatusChanged):
-            print(f"status: {event.summary}", flush=True)
-        elif isinstance(event, CallMade):
-            pass  # the speech sink prints calls
-
+    progress = DemoProgress(args.laps, stop, lambda line: print(line, flush=True))
     speech = ConsoleSpeechSink(lambda line: print(f"call {line}", flush=True))
-    pipeline = Pipeline(demo_config(args, relay), on_event, speech=speech)
+    pipeline = Pipeline(demo_config(args, relay), progress, speech=speech)
     for line in header_lines(args, pipeline, relay):
         print(line, flush=True)
     finished = asyncio.create_task(until_finished(pipeline, stop))
@@ -120,7 +102,31 @@ async def _demo(args: argparse.Namespace, relay_dir: Path) -> dict[str, Any]:
         finished.cancel()
         await pipeline.close_relay(FLUSH_TIMEOUT_S)
         await relay.stop()
-    return demo_summary(args, pipeline, laps, last_strategy)
+    return demo_summary(args, pipeline, progress.laps, progress.last_strategy)
+
+
+class DemoProgress:
+    """Prints laps, strategy and status as they come, and stops the pipeline after the laps asked for."""
+
+    def __init__(self, laps_wanted: int, stop: asyncio.Event, say: Callable[[str], None]) -> None:
+        self.laps_wanted = laps_wanted
+        self.stop = stop
+        self.say = say
+        self.laps: list[Lap] = []
+        self.last_strategy: StrategyUpdated | None = None
+
+    def __call__(self, event: PipelineEvent) -> None:
+        if isinstance(event, LapFinished):
+            self.laps.append(event.lap)
+            self.say(lap_line(event))
+            if len(self.laps) >= self.laps_wanted:
+                self.stop.set()
+        elif isinstance(event, StrategyUpdated):
+            self.last_strategy = event
+            self.say(strategy_line(event))
+        elif isinstance(event, StatusChanged):
+            self.say(f"status: {event.summary}")
+        # Calls: the speech sink prints them.
 
 
 def demo_config(args: argparse.Namespace, relay: EmbeddedRelay) -> PipelineConfig:
@@ -135,11 +141,14 @@ def demo_config(args: argparse.Namespace, relay: EmbeddedRelay) -> PipelineConfi
     )
 
 
-def header_lines(args: argparse.Namespace, pipeline: Pipeline, relay: EmbeddedRelay) -> list[str]:
+def track_label(pipeline: Pipeline) -> str:
     info = pipeline.adapter.session_info
-    track = f"{info.track.display_name} ({info.track.length_m / 1000:.2f} km)" if info is not None else "the demo track"
+    return f"{info.track.display_name} ({info.track.length_m / 1000:.2f} km)" if info is not None else "the demo track"
+
+
+def header_lines(args: argparse.Namespace, pipeline: Pipeline, relay: EmbeddedRelay) -> list[str]:
     return [
-        f"PitBox demo: {track}, {args.laps} laps at {args.speed:g}x real time",
+        f"PitBox demo: {track_label(pipeline)}, {args.laps} laps at {args.speed:g}x real time",
         f"relay: {relay.url}",
         f"viewer pairing: {relay.viewer_pairing}",
     ]

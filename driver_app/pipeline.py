@@ -21,9 +21,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
+import numpy as np
+
 from adapters import base
 from adapters.base import AdapterState, DriverSwap, SessionChanged, SimAdapter, StateChanged
-from adapters.model import FrameBlock, Lap, SessionInfo, TelemetryFrame
+from adapters.model import FrameBlock, Lap, SessionInfo, TelemetryFrame, empty_frames
 from adapters.pit import PitCommander, RecordingPitCommander
 from coaching.applications.base import CoachSettings
 from coaching.copilot import Copilot
@@ -200,7 +202,8 @@ class Pipeline:
                 spill_dir=config.spill_dir,
             )
             self.relay.on_state = lambda state: self._report_status()
-        self._pending: list[TelemetryFrame] = []
+        self._pending = empty_frames(0)
+        """Frames read but not yet in a batch (records, converted once with the copilot's block)."""
         self._laps_seen = 0
         self._status: StatusChanged | None = None
         self._last_live_s = -math.inf
@@ -290,7 +293,7 @@ class Pipeline:
             self._emit(CallMade(call))
         self._new_laps()
         if self.relay is not None:
-            self._pending += frames
+            self._pending = np.concatenate((self._pending, block.frames))
             self._flush_batch()
         newest = frames[-1]
         self._newest_t = newest.session_time_s
@@ -310,9 +313,9 @@ class Pipeline:
     def _flush_batch(self, *, force: bool = False) -> None:
         if self.relay is None:
             return
-        while len(self._pending) >= BATCH_FRAMES or (force and self._pending):
-            part, self._pending = self._pending[:BATCH_FRAMES], self._pending[BATCH_FRAMES:]
-            self.relay.send_frames(FrameBlock.from_frames(part))
+        while len(self._pending) >= BATCH_FRAMES or (force and len(self._pending)):
+            part, self._pending = self._pending[:BATCH_FRAMES].copy(), self._pending[BATCH_FRAMES:]
+            self.relay.send_frames(FrameBlock(part))
             self.stats.frames_sent += len(part)
 
     def _new_laps(self) -> None:

@@ -330,7 +330,7 @@ class RelayClient:
         self.stats.batches_acked += removed
         self._sent_upto = max(0, self._sent_upto - removed)
         if removed:
-            self._last_progress_s = asyncio.get_running_loop().time() if _loop_running() else 0.0
+            self._last_progress_s = asyncio.get_running_loop().time()
             self._wake.set()
 
     def _adopt_relay_seq(self, last_seq: Any) -> None:
@@ -370,14 +370,6 @@ class RelayClient:
     def _notify(self, state: str) -> None:
         if self.on_state is not None:
             self.on_state(state)
-
-
-def _loop_running() -> bool:
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return False
-    return True
 
 
 def _seq_le(a: int, b: int) -> bool:

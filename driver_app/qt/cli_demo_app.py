@@ -18,18 +18,18 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from adapters.model import Lap, json_ready
+from adapters.model import json_ready
 from driver_app.cli_demo import (
     FLUSH_TIMEOUT_S,
+    DemoProgress,
     demo_config,
     demo_summary,
     header_lines,
-    lap_line,
-    strategy_line,
+    track_label,
     until_finished,
 )
 from driver_app.embedded_relay import EmbeddedRelay
-from driver_app.pipeline import LapFinished, Pipeline, StatusChanged, StrategyUpdated
+from driver_app.pipeline import Pipeline, PipelineEvent
 from driver_app.qt.app import PitBoxApp, ensure_application, install_signal_handlers
 from driver_app.qt.worker import EventCallback, Notice
 from driver_app.settings import Settings
@@ -48,34 +48,25 @@ class DemoFactory:
         self.relay_dir = relay_dir
         self.relay: EmbeddedRelay | None = None
         self.pipeline: Pipeline | None = None
-        self.laps: list[Lap] = []
-        self.last_strategy: StrategyUpdated | None = None
+        self.progress: DemoProgress | None = None
         self._watch: asyncio.Task[None] | None = None
 
     async def create(self, on_event: EventCallback, stop: asyncio.Event) -> Pipeline:
         args = self.args
         self.relay = relay = await EmbeddedRelay.start(self.relay_dir)
 
-        def on_pipeline_event(event: object) -> None:
-            if isinstance(event, LapFinished):
-                self.laps.append(event.lap)
-                _say(lap_line(event))
-                if len(self.laps) >= args.laps:
-                    stop.set()
-            elif isinstance(event, StrategyUpdated):
-                self.last_strategy = event
-                _say(strategy_line(event))
-            elif isinstance(event, StatusChanged):
-                _say(f"status: {event.summary}")
+        self.progress = progress = DemoProgress(args.laps, stop, _say)
+
+        def on_pipeline_event(event: PipelineEvent) -> None:
+            progress(event)
             on_event(event)
 
         speech = ConsoleSpeechSink(lambda line: _say(f"call {line}"))
         pipeline = Pipeline(demo_config(args, relay), on_pipeline_event, speech=speech)
         self.pipeline = pipeline
-        header = header_lines(args, pipeline, relay)
-        for line in header:
+        for line in header_lines(args, pipeline, relay):
             _say(line)
-        track = header[0].removeprefix("PitBox demo: ").split(",")[0]
+        track = track_label(pipeline)
         on_event(
             Notice(
                 f"Demo: {args.laps} laps of {track} at {args.speed:g}x real time; embedded relay at {relay.url}",
@@ -97,7 +88,9 @@ class DemoFactory:
 
     def summary(self) -> dict[str, Any]:
         """The headless demo's summary, for the laps this run drove."""
-        return demo_summary(self.args, self.pipeline, self.laps, self.last_strategy)
+        progress = self.progress
+        laps = [] if progress is None else progress.laps
+        return demo_summary(self.args, self.pipeline, laps, None if progress is None else progress.last_strategy)
 
 
 def run_demo_window(args: argparse.Namespace) -> int:
