@@ -2,7 +2,8 @@
 
 Frames in (`process(block)`), calls out (`Call`s, in the order they start). Time is the frames'
 session time; nothing here reads a clock, sleeps or touches the network. The only side effect is
-the optional `CoachStore` (segment map and personal best on disk), given by the caller.
+what the caller's `memory` does with the segment map and personal best it is handed (the driver
+app stores them on disk: `driver_app.coach_files`).
 
 Per frame the work is a handful of comparisons per application; everything per lap (splitting the
 lap, its trace, segments, features, the reference) runs once, shortly after the line, on numpy
@@ -12,10 +13,9 @@ arrays.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
 from adapters.laps import split_laps
 from adapters.model import FrameBlock, Lap, SessionInfo, empty_frames
@@ -40,10 +40,9 @@ from coaching.errors import NotEnoughLapError, SegmentStoreError, TrackNotesErro
 from coaching.history import History, best_sectors, segment_features
 from coaching.messages import Call, Message, Verbosity
 from coaching.reference import PERSONAL_BEST, SESSION, ReferenceLap, better, is_reference_candidate
-from coaching.segments import BRAKE_ON, SegmentMap, detect_corners
-from coaching.store import CoachStore
+from coaching.segments import BRAKE_ON, CornerName, SegmentMap, detect_corners
 from coaching.trace import LapTrace
-from coaching.tracknotes import TrackNotes, load_track_notes
+from coaching.tracknotes import TrackNotes
 from strategy.live import StrategySnapshot
 
 logger = logging.getLogger(__name__)
@@ -56,7 +55,18 @@ INITIAL_BUFFER_FRAMES: Final = 8192
 SMALL_BLOCK_FRAMES: Final = 8
 MAX_INCIDENTS: Final = 1000
 WRAP_DROP: Final = 0.5
-DEFAULT_NOTES_DIR: Final = Path(__file__).resolve().parent.parent / "assets" / "tracks"
+
+
+class TrackMemory(Protocol):
+    """What is kept of one track and car between sessions (`driver_app.coach_files.CoachStore`)."""
+
+    def load_segments(self, names: Sequence[CornerName] = ()) -> SegmentMap | None: ...
+
+    def save_segments(self, segments: SegmentMap) -> None: ...
+
+    def load_personal_best(self) -> ReferenceLap | None: ...
+
+    def save_personal_best(self, reference: ReferenceLap) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,8 +109,9 @@ def default_applications(notes: TrackNotes | None = None) -> list[Any]:
 class Copilot:
     """The on-device race engineer: frames in, calls out.
 
-    `data_dir`: where segment maps and personal bests are kept per track and car (None: nothing
-    is stored). `notes_dir`: where track notes are looked up (default `assets/tracks`).
+    `memory(track, car)`: what keeps segment maps and personal bests between sessions (None:
+    nothing is kept). `notes(track)`: the track's notes and corner names (None: none). Both raise
+    the coaching errors on bad content; reading and writing files is theirs, not the copilot's.
     """
 
     def __init__(
@@ -109,8 +120,8 @@ class Copilot:
         *,
         settings: CoachSettings | None = None,
         applications: Sequence[Any] | None = None,
-        data_dir: Path | str | None = None,
-        notes_dir: Path | str | None = DEFAULT_NOTES_DIR,
+        memory: Callable[[str, str], TrackMemory] | None = None,
+        notes: Callable[[str], TrackNotes] | None = None,
     ) -> None:
         self.settings = settings if settings is not None else CoachSettings()
         self.arbiter = Arbiter(verbosity=self.settings.verbosity)
@@ -123,9 +134,9 @@ class Copilot:
         self.notes: TrackNotes | None = None
         self.laps_started = 0
         self.calls_made = 0
-        self._data_dir = None if data_dir is None else Path(data_dir)
-        self._notes_dir = None if notes_dir is None else Path(notes_dir)
-        self._store: CoachStore | None = None
+        self._memory = memory
+        self._notes_for = notes
+        self._store: TrackMemory | None = None
         self._custom_apps = applications is not None
         self._set_applications(applications if applications is not None else default_applications())
         self._planned: list[PlannedCall] = []
@@ -166,8 +177,8 @@ class Copilot:
         self.reference = self.personal_best = None
         if not self._custom_apps:
             self._set_applications(default_applications(self.notes))
-        if self._data_dir is not None:
-            self._store = CoachStore(self._data_dir, key[0], key[1])
+        if self._memory is not None:
+            self._store = self._memory(key[0], key[1])
             # Each file on its own: a damaged segment map must not hide (and later overwrite) the
             # personal best, nor the other way round.
             try:
@@ -275,10 +286,10 @@ class Copilot:
         self._lap_hooks = [app.on_lap for app in self.applications if hasattr(app, "on_lap")]
 
     def _load_notes(self, session: SessionInfo) -> TrackNotes | None:
-        if self._notes_dir is None:
+        if self._notes_for is None:
             return None
         try:
-            return load_track_notes(session.track.name, self._notes_dir)
+            return self._notes_for(session.track.name)
         except TrackNotesError as exc:
             logger.warning("track notes ignored: %s", exc)
             return None
@@ -405,7 +416,7 @@ class Copilot:
         try:
             action(self._store)
         except OSError as exc:
-            logger.warning("could not store coaching data in %s: %s", self._store.directory, exc)
+            logger.warning("could not store coaching data: %s", exc)
 
 
 def _track_car(session: SessionInfo) -> tuple[str, str]:

@@ -11,16 +11,15 @@
 
 `at_m` is the lap distance the note must be said before. Corner names also come from the track's
 own `<track>.json` (the demo track) when it lists corners. The files are data: they are parsed
-with a safe YAML loader, and nothing in them is evaluated.
+with a safe YAML loader, and nothing in them is evaluated. This module parses text; reading the
+files is the driver app's job (`driver_app.coach_files.load_track_notes`).
 """
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Final
 
 import yaml
@@ -109,32 +108,3 @@ def parse_track_notes(text: str, source: str = "<notes>") -> TrackNotes:
             raise TrackNotesError(f"{where}: at_m must not be negative")
         notes.append(Note(at_m, note_text, _field(entry, "corner", str, where, optional=True)))
     return TrackNotes(track, tuple(corners), tuple(sorted(notes, key=lambda n: n.at_m)))
-
-
-def _corners_from_track_file(path: Path) -> tuple[CornerName, ...]:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-        return tuple(
-            CornerName(apex_m=float(c["apex_m"]), name=f"Turn {int(c['number'])}", id=str(c["id"]))
-            for c in data.get("corners", [])
-        )
-    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
-        raise TrackNotesError(f"{path}: cannot read its corners: {exc}") from exc
-
-
-def load_track_notes(track: str, directory: Path | str) -> TrackNotes:
-    """The notes and corner names for `track` from `directory` (empty when there are none)."""
-    directory = Path(directory)
-    corners: tuple[CornerName, ...] = ()
-    track_file = directory / f"{track}.json"
-    if track_file.is_file():
-        corners = _corners_from_track_file(track_file)
-    notes_file = directory / f"{track}.notes.yaml"
-    if not notes_file.is_file():
-        return TrackNotes(track, corners)
-    try:
-        text = notes_file.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise TrackNotesError(f"{notes_file}: {exc}") from exc
-    parsed = parse_track_notes(text, str(notes_file))
-    return TrackNotes(parsed.track, parsed.corners or corners, parsed.notes)

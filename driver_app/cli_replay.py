@@ -34,12 +34,12 @@ from adapters.ibt import DEFAULT_CHUNK_RECORDS, IbtFile
 from adapters.laps import Lap, split_laps
 from adapters.model import FrameBlock, SessionInfo, json_ready
 from coaching.applications.base import CoachSettings
-from coaching.copilot import DEFAULT_NOTES_DIR, Copilot
+from coaching.copilot import Copilot
 from coaching.errors import TrackNotesError
 from coaching.messages import Call, Verbosity
 from coaching.report import build_report, render_html
 from coaching.segments import CornerName
-from coaching.tracknotes import load_track_notes
+from driver_app.coach_files import TRACKS_DIR, copilot_files, load_track_notes
 from strategy.live import LiveStrategy
 from strategy.tyres import tyre_summary
 
@@ -139,7 +139,7 @@ def coaching_picture(
     info: SessionInfo, block: FrameBlock, laps: list[Lap], verbosity: Verbosity, on_call: Any = None
 ) -> dict[str, Any]:
     """Run the copilot (with live strategy for the fuel and pit calls) over a recording."""
-    copilot = Copilot(info, settings=CoachSettings(verbosity=verbosity))
+    copilot = Copilot(info, settings=CoachSettings(verbosity=verbosity), **copilot_files(None))
     live = LiveStrategy(info)
     ends = sorted((lap.end_index, lap) for lap in laps)
     calls: list[Call] = []
@@ -168,7 +168,7 @@ def coaching_picture(
 def _corner_names(info: SessionInfo) -> tuple[CornerName, ...]:
     """Corner names from the track notes the copilot uses (none when the track has no notes)."""
     try:
-        return load_track_notes(info.track.name, DEFAULT_NOTES_DIR).corners
+        return load_track_notes(info.track.name, TRACKS_DIR).corners
     except TrackNotesError as exc:
         print(f"pitbox replay: track notes ignored: {exc}", file=sys.stderr)
         return ()

@@ -30,6 +30,7 @@ from adapters.pit import PitCommander, RecordingPitCommander
 from coaching.applications.base import CoachSettings
 from coaching.copilot import Copilot
 from coaching.messages import Call, Message, Priority, Verbosity
+from driver_app.coach_files import copilot_files
 from driver_app.speech import ConsoleSpeechSink, SpeechSink
 from relay.client import RelayClient
 from relay.protocol import Envelope, MessageType
@@ -185,7 +186,9 @@ class Pipeline:
         self.adapter_name = config.adapter
         self.adapter = adapter if adapter is not None else self._create_adapter()
         self.pit: PitCommander = self._pit_commander()
-        self.copilot = Copilot(settings=CoachSettings(verbosity=config.verbosity), data_dir=config.coach_data_dir)
+        self.copilot = Copilot(
+            settings=CoachSettings(verbosity=config.verbosity), **copilot_files(config.coach_data_dir)
+        )
         self.strategy = LiveStrategy()
         self.session: SessionInfo | None = None
         self.stats = PipelineStats()

@@ -28,6 +28,7 @@ from adapters.model import FrameBlock, SessionInfo
 from coaching.applications.base import SAMPLE_CHANNELS, CoachSettings
 from coaching.copilot import Copilot
 from coaching.messages import Verbosity
+from driver_app.coach_files import copilot_files
 
 REPO = Path(__file__).resolve().parents[2]
 TICK_S = 1.0 / 60.0
@@ -60,7 +61,7 @@ def _demo() -> tuple[SessionInfo, FrameBlock]:
 
 def _run(info: SessionInfo, block: FrameBlock, chunk: int) -> tuple[list[float], float, int]:
     """Per-call times (s), total time (s) and calls made, feeding `chunk` frames per call."""
-    copilot = Copilot(info, settings=CoachSettings(verbosity=Verbosity.COACHING), data_dir=None)
+    copilot = Copilot(info, settings=CoachSettings(verbosity=Verbosity.COACHING), **copilot_files(None))
     chunks = [block.slice(start, min(start + chunk, len(block))) for start in range(0, len(block), chunk)]
     times = []
     calls = 0

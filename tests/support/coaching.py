@@ -11,6 +11,7 @@ from adapters.model import FrameBlock
 from coaching.applications.base import CoachSettings
 from coaching.copilot import Copilot
 from coaching.messages import Call, Message, Verbosity
+from driver_app.coach_files import copilot_files
 
 
 @dataclass
@@ -29,7 +30,7 @@ def coach_demo(*, chunk_frames: int = 60, settings: CoachSettings | None = None,
     """A whole demo session (`sim_options` go to DemoSim; pass `laps`) through a Copilot."""
     sim = DemoSim(**sim_options)
     settings = settings if settings is not None else CoachSettings(verbosity=Verbosity.COACHING)
-    copilot = Copilot(sim.session_info, settings=settings, data_dir=None)
+    copilot = Copilot(sim.session_info, settings=settings, **copilot_files(None))
     submitted: list[Message] = []
     original_submit = copilot.arbiter.submit
 

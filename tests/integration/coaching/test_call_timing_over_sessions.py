@@ -17,6 +17,7 @@ from coaching.applications.base import CoachSettings
 from coaching.copilot import Copilot
 from coaching.messages import Call, Message, Priority, Verbosity
 from coaching.segments import BRAKE_ON, SegmentMap
+from driver_app.coach_files import copilot_files
 from tests.support.coaching import coach_demo
 from tests.support.reference import reference_path
 
@@ -44,7 +45,7 @@ def _demo() -> Session:
 def _martinsville() -> Session:
     with IbtFile(reference_path("ibt", "skmodtour_martinsville_laps_2015.ibt")) as ibt:
         info, block = ibt.session_info, ibt.read_block()
-    copilot = Copilot(info, settings=CHATTY, data_dir=None)
+    copilot = Copilot(info, settings=CHATTY, **copilot_files(None))
     submitted: list[Message] = []
     submit = copilot.arbiter.submit
     copilot.arbiter.submit = lambda m: (submitted.append(m), submit(m))[1]  # type: ignore[method-assign]

@@ -8,6 +8,7 @@ from adapters.ibt import IbtFile
 from coaching.applications.base import CoachSettings
 from coaching.copilot import Copilot
 from coaching.messages import Verbosity
+from driver_app.coach_files import copilot_files
 from tests.support.reference import reference_path
 
 
@@ -17,7 +18,7 @@ def test_calls_do_not_depend_on_how_frames_are_batched(chunk: int) -> None:
         info, block = ibt.session_info, ibt.read_block()
 
     def run(size: int) -> list[dict[str, object]]:
-        copilot = Copilot(info, settings=CoachSettings(verbosity=Verbosity.COACHING, debug=True), data_dir=None)
+        copilot = Copilot(info, settings=CoachSettings(verbosity=Verbosity.COACHING, debug=True), **copilot_files(None))
         calls = []
         for start in range(0, len(block), size):
             calls += copilot.process(block.slice(start, min(start + size, len(block))))

@@ -12,6 +12,7 @@ from adapters.model import FrameBlock, LapKind, SessionInfo
 from coaching.copilot import Copilot
 from coaching.segments import SegmentMap, detect_corners
 from coaching.trace import LapTrace
+from driver_app.coach_files import copilot_files
 from tests.support.reference import reference_path
 
 
@@ -52,14 +53,14 @@ def test_segment_ids_survive_into_the_next_session_through_the_store(
     recording: tuple[SessionInfo, FrameBlock], tmp_path: Path
 ) -> None:
     info, block = recording
-    first = Copilot(info, data_dir=tmp_path)
+    first = Copilot(info, **copilot_files(tmp_path))
     first.process(block)
     first.finish()
     learned = {s.id: (s.brake_start_m, s.name) for s in first.segments.segments}
     assert set(learned) == {"C1", "C2"}
     assert {name for _, name in learned.values()} == {"Turns 1 and 2", "Turns 3 and 4"}  # from the track notes
 
-    second = Copilot(info, data_dir=tmp_path)
+    second = Copilot(info, **copilot_files(tmp_path))
     assert {s.id for s in second.segments.segments} == {"C1", "C2"}
     assert second.personal_best is not None and second.personal_best.lap_time_s == pytest.approx(19.30, abs=0.02)
     second.process(block)

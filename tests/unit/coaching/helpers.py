@@ -24,6 +24,7 @@ from coaching.applications.base import CoachSettings
 from coaching.copilot import Copilot
 from coaching.messages import Call, Message
 from coaching.trace import LapTrace
+from driver_app.coach_files import copilot_files
 
 
 def grid(length_m: float, step_m: float = 1.0, start_m: float = 0.0) -> np.ndarray:
@@ -128,8 +129,7 @@ class Drive:
             make_session(length_m, laps),
             settings=settings,
             applications=list(applications),
-            notes_dir=None,
-            data_dir=data_dir,
+            **copilot_files(data_dir, notes_dir=None),
         )
         self.length_m = length_m
         self.start_m = start_m

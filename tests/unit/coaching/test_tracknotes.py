@@ -10,7 +10,8 @@ import pytest
 
 from coaching.errors import TrackNotesError
 from coaching.segments import CornerName
-from coaching.tracknotes import MAX_NOTE_CHARS, Note, load_track_notes, parse_track_notes
+from coaching.tracknotes import MAX_NOTE_CHARS, Note, parse_track_notes
+from driver_app.coach_files import load_track_notes
 
 ASSETS = Path(__file__).resolve().parents[3] / "assets" / "tracks"
 

@@ -11,8 +11,8 @@ import pytest
 from coaching.errors import SegmentStoreError
 from coaching.reference import PERSONAL_BEST, ReferenceLap
 from coaching.segments import CornerName, Segment, SegmentMap
-from coaching.store import CoachStore
 from coaching.trace import CHANNELS, LapTrace
+from driver_app.coach_files import CoachStore
 from tests.unit.coaching.helpers import Drive, along, grid, make_trace, pedal
 
 

@@ -1,4 +1,8 @@
-"""Persistence of what coaching learns per track and car: the segment map and the personal best.
+"""Coaching's files on disk: what the copilot learns per track and car, and the track notes it reads.
+
+The copilot itself does no I/O; it is given `copilot_files(data_dir)`: a loader of track notes
+(`assets/tracks/<track>.notes.yaml` and the track's `.json` corner list) and, with a data
+directory, a `CoachStore` per track and car.
 
 Files live under a root the caller gives (the driver app passes the user data directory):
 `<root>/coaching/<track>/<car>/segments.json` and `personal_best.json`. Writes are atomic
@@ -13,15 +17,19 @@ import logging
 import os
 import re
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
-from coaching.errors import SegmentStoreError
+from coaching.errors import SegmentStoreError, TrackNotesError
 from coaching.reference import ReferenceLap
 from coaching.segments import CornerName, SegmentMap
+from coaching.tracknotes import TrackNotes, parse_track_notes
 
 logger = logging.getLogger(__name__)
+
+TRACKS_DIR: Final = Path(__file__).resolve().parent.parent / "assets" / "tracks"
+"""Where the track files and track notes ship."""
 
 
 def _slug(text: str) -> str:
@@ -99,3 +107,52 @@ class CoachStore:
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
+
+
+def _corners_from_track_file(path: Path) -> tuple[CornerName, ...]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        return tuple(
+            CornerName(apex_m=float(c["apex_m"]), name=f"Turn {int(c['number'])}", id=str(c["id"]))
+            for c in data.get("corners", [])
+        )
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise TrackNotesError(f"{path}: cannot read its corners: {exc}") from exc
+
+
+def load_track_notes(track: str, directory: Path | str) -> TrackNotes:
+    """The notes and corner names for `track` from `directory` (empty when there are none)."""
+    directory = Path(directory)
+    corners: tuple[CornerName, ...] = ()
+    track_file = directory / f"{track}.json"
+    if track_file.is_file():
+        corners = _corners_from_track_file(track_file)
+    notes_file = directory / f"{track}.notes.yaml"
+    if not notes_file.is_file():
+        return TrackNotes(track, corners)
+    try:
+        text = notes_file.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise TrackNotesError(f"{notes_file}: {exc}") from exc
+    parsed = parse_track_notes(text, str(notes_file))
+    return TrackNotes(parsed.track, parsed.corners or corners, parsed.notes)
+
+
+def copilot_files(data_dir: Path | str | None, notes_dir: Path | None = TRACKS_DIR) -> dict[str, Any]:
+    """The `Copilot` keyword arguments that give it its files: track notes from `notes_dir`, and
+    segment maps and personal bests under `data_dir` (None: nothing learned is kept)."""
+    memory: Callable[[str, str], CoachStore] | None = None
+    if data_dir is not None:
+        root = Path(data_dir)
+
+        def memory(track: str, car: str) -> CoachStore:
+            return CoachStore(root, track, car)
+
+    notes: Callable[[str], TrackNotes] | None = None
+    if notes_dir is not None:
+        directory = notes_dir
+
+        def notes(track: str) -> TrackNotes:
+            return load_track_notes(track, directory)
+
+    return {"memory": memory, "notes": notes}
