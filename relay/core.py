@@ -317,13 +317,9 @@ class RelayCore:
             return self._refuse(client, error, ref)
 
     def inject(self, envelope: Envelope, now_s: float, *, sender: str = "relay") -> list[Action]:
-        """A message from inside the relay (the CLI, the MQTT coach bridge), with engineer rights."""
+        """A message from inside the relay: the coaching replies of the CrewChief/B4MAD backend."""
         if envelope.type is MessageType.AI_COACHING:
             return self._on_ai_coaching(envelope, sender)
-        if envelope.type is MessageType.TEAM_MESSAGE:
-            return self._on_team_message(envelope, sender, now_s)
-        if envelope.type is MessageType.HANDOFF_REQUEST:
-            return self._on_handoff(None, envelope, sender, Role.ENGINEER, now_s)
         raise ProtocolError(ErrorCode.FORBIDDEN, f"the relay does not inject {envelope.type.value}")
 
     def tick(self, now_s: float) -> list[Action]:
@@ -432,7 +428,7 @@ class RelayCore:
         if kind is MessageType.TEAM_MESSAGE:
             return self._on_team_message(envelope, identity.name, now_s)
         if kind is MessageType.HANDOFF_REQUEST:
-            return self._on_handoff(identity, envelope, identity.name, identity.role, now_s)
+            return self._on_handoff(identity, envelope, now_s)
         if kind is MessageType.AI_COACHING:
             return self._on_ai_coaching(envelope, identity.name)
         if kind is MessageType.TELEMETRY_UPDATE:
@@ -544,9 +540,8 @@ class RelayCore:
             return actions + self._broadcast_raw(text)
         return actions + self._to_names({message.to, sender}, text)
 
-    def _on_handoff(
-        self, identity: IdentityLike | None, envelope: Envelope, by: str, role: Role, now_s: float
-    ) -> list[Action]:
+    def _on_handoff(self, identity: IdentityLike, envelope: Envelope, now_s: float) -> list[Action]:
+        by, role = identity.name, identity.role
         data = envelope.data
         action = str(data["action"])
         allowed = DRIVER_HANDOFF_ACTIONS if role is Role.DRIVER else ENGINEER_HANDOFF_ACTIONS
@@ -574,7 +569,7 @@ class RelayCore:
             known = self.handoffs.get(handoff_id)
             if known is None:
                 raise ProtocolError(ErrorCode.NOT_FOUND, f"no handoff {handoff_id[:64]!r}")
-            if identity is not None and role is Role.DRIVER and identity.car_id != known.car_id:
+            if role is Role.DRIVER and identity.car_id != known.car_id:
                 raise ProtocolError(ErrorCode.FORBIDDEN, "only the driver of that car answers this handoff")
             handoff = advance(known, action, by=by, now_s=now_s, note=str(data.get("reason") or ""))
         return self._store_handoff(handoff, ref=envelope.id)
