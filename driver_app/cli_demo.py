@@ -151,6 +151,7 @@ def header_lines(args: argparse.Namespace, pipeline: Pipeline, relay: EmbeddedRe
         f"PitBox demo: {track_label(pipeline)}, {args.laps} laps at {args.speed:g}x real time",
         f"relay: {relay.url}",
         f"viewer pairing: {relay.viewer_pairing}",
+        f"team dashboard: {relay.dashboard_url}",
     ]
 
 

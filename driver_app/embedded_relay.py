@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import time
+import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,14 +35,26 @@ class EmbeddedRelay:
     def url(self) -> str:
         return self.server.url
 
+    @property
+    def dashboard_url(self) -> str:
+        """The team dashboard, signed in as the viewer (the pairing string rides in the fragment)."""
+        assert self.server.dashboard is not None
+        return f"{self.server.dashboard.url}#pair={urllib.parse.quote(self.viewer_pairing, safe='')}"
+
     @classmethod
     async def start(cls, directory: Path, *, driver_name: str = "Driver", port: int = 0) -> EmbeddedRelay:
         directory.mkdir(parents=True, exist_ok=True)
         store = TokenStore(directory / "tokens.json")
         driver_token, viewer_token = _invites(directory, store, driver_name)
         spool = Spool(directory / "spool.sqlite3")
-        options = ServerOptions(host="127.0.0.1", port=port, state_path=directory / "state.json")
-        server = RelayServer(store, spool, options=options, relay_name="PitBox embedded relay")
+        options = ServerOptions(
+            host="127.0.0.1",
+            port=port,
+            state_path=directory / "state.json",
+            dashboard_port=0,
+            maps_dir=directory / "track-maps",
+        )
+        server = RelayServer(store, spool, options=options, relay_name="PitBox embedded relay", roster=store.roster)
         await server.start()
         pairing = encode_pairing(PairingInfo("127.0.0.1", server.port, viewer_token, tls=False))
         return cls(server, spool, driver_token, pairing)

@@ -16,7 +16,7 @@ import enum
 import logging
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
@@ -25,7 +25,7 @@ import numpy as np
 
 from adapters import base
 from adapters.base import AdapterState, DriverSwap, SessionChanged, SimAdapter, StateChanged
-from adapters.model import FrameBlock, Lap, SessionInfo, TelemetryFrame, empty_frames
+from adapters.model import FrameBlock, Lap, SessionInfo, TelemetryFrame, empty_cars, empty_frames
 from adapters.pit import PitCommander, RecordingPitCommander
 from coaching.applications.base import CoachSettings
 from coaching.copilot import Copilot
@@ -44,6 +44,7 @@ BATCH_FRAMES: Final = 6
 """Frames per telemetry batch: 10 Hz batches at 60 Hz."""
 LIVE_VALUES_EVERY_S: Final = 0.1
 MAX_FRAMES_PER_STEP: Final = 600
+MAX_MESSAGES_REMEMBERED: Final = 1000
 TEAM_PRIORITY: Final = {
     "urgent": Priority.CRITICAL,
     "high": Priority.IMPORTANT,
@@ -203,11 +204,16 @@ class Pipeline:
                 config.relay_token,
                 fingerprint_sha256=config.relay_fingerprint,
                 spill_dir=config.spill_dir,
+                include_cars=True,  # every car on track: the team's map and leaderboard
             )
-            self.relay.on_state = lambda state: self._report_status()
+            self.relay.on_state = self._on_relay_state
         self._pending = empty_frames(0)
         """Frames read but not yet in a batch (records, converted once with the copilot's block)."""
+        self._pending_cars = empty_cars(0)
+        """The other cars at those frames (their rows stay empty when the sim gives none)."""
         self._laps_seen = 0
+        self._messages_seen: dict[str, None] = {}
+        """Ids of the team messages already spoken (insertion-ordered, bounded)."""
         self._status: StatusChanged | None = None
         self._last_live_s = -math.inf
         self._newest_t = 0.0
@@ -297,6 +303,8 @@ class Pipeline:
         self._new_laps()
         if self.relay is not None:
             self._pending = np.concatenate((self._pending, block.frames))
+            cars = block.cars if block.cars is not None else empty_cars(len(block))
+            self._pending_cars = np.concatenate((self._pending_cars, cars))
             self._flush_batch()
         newest = frames[-1]
         self._newest_t = newest.session_time_s
@@ -318,7 +326,8 @@ class Pipeline:
             return
         while len(self._pending) >= BATCH_FRAMES or (force and len(self._pending)):
             part, self._pending = self._pending[:BATCH_FRAMES].copy(), self._pending[BATCH_FRAMES:]
-            self.relay.send_frames(FrameBlock(part))
+            cars, self._pending_cars = self._pending_cars[:BATCH_FRAMES].copy(), self._pending_cars[BATCH_FRAMES:]
+            self.relay.send_frames(FrameBlock(part, cars))
             self.stats.frames_sent += len(part)
 
     def _new_laps(self) -> None:
@@ -354,6 +363,14 @@ class Pipeline:
                     )
             elif isinstance(event, StateChanged):
                 self._report_status()
+
+    def _on_relay_state(self, state: str) -> None:
+        self._report_status()
+        relay = self.relay
+        if state == "connected" and relay is not None and relay.stats.connects > 1 and self.session is not None:
+            # Back after a cut: a relay that restarted without its state learns the session again.
+            data = {"session": _session_data(self.session)}
+            relay.send_control(Envelope(MessageType.SESSION_INFO, f"session-{self.session.update_count}-again", data))
 
     def _report_status(self) -> None:
         status = StatusChanged(self.adapter.state, self.relay_state, self.adapter_name)
@@ -392,6 +409,8 @@ class Pipeline:
                 text = f"Handoff requested to {prompt.to_driver}" + (f", {prompt.reason}" if prompt.reason else "")
                 self.copilot.submit(_message(text, Priority.IMPORTANT, "handoff", now, 30.0))
         elif envelope.type is MessageType.TEAM_MESSAGE:
+            if not self._first_sight(data):
+                return
             received = TeamMessageReceived(
                 str(data.get("message_id", "")),
                 str(data.get("from", "")),
@@ -414,6 +433,20 @@ class Pipeline:
         elif envelope.type is MessageType.CONNECTION_ESTABLISHED or envelope.type is MessageType.ACK:
             return
         self._report_status()
+
+    def _first_sight(self, data: Mapping[str, Any]) -> bool:
+        """A team message not seen before: the relay also sends read receipts and, at sign-in, the
+        recent messages; one this driver has read already is not spoken again."""
+        message_id = str(data.get("message_id", ""))
+        me = self.relay.identity.get("name") if self.relay is not None and self.relay.identity else None
+        read_by = data.get("read_by") or ()
+        if message_id and (message_id in self._messages_seen or (me is not None and me in read_by)):
+            return False
+        if message_id:
+            self._messages_seen[message_id] = None
+            while len(self._messages_seen) > MAX_MESSAGES_REMEMBERED:
+                self._messages_seen.pop(next(iter(self._messages_seen)))
+        return True
 
     def copilot_time(self) -> float:
         """The session time of the newest frame (messages from the relay are stamped with it)."""
@@ -452,4 +485,5 @@ def _session_data(info: SessionInfo) -> dict[str, Any]:
     player = info.player
     data["driver"] = player.driver_name if player is not None else ""
     data["player_car_idx"] = info.player_car_idx
+    data["max_fuel_l"] = info.max_fuel_l if math.isfinite(info.max_fuel_l) and info.max_fuel_l > 0 else None
     return data

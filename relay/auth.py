@@ -16,6 +16,7 @@ and lock out remotes that keep guessing tokens.
 
 from __future__ import annotations
 
+import builtins
 import collections
 import hashlib
 import hmac
@@ -297,6 +298,15 @@ class TokenStore:
 
     def __iter__(self) -> Iterator[Invite]:
         return iter(self.list())
+
+    def roster(self, car_id: int) -> builtins.list[str]:
+        """The drivers paired to a car (live invites), oldest invite first, each name once."""
+        names = (
+            i.identity.name
+            for i in self.list()
+            if not i.revoked and i.identity.role is Role.DRIVER and i.identity.car_id == car_id
+        )
+        return list(dict.fromkeys(names))
 
     # --- persistence (call with the lock held) -------------------------------------------------------
 

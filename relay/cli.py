@@ -19,6 +19,7 @@ import signal
 import socket
 import sys
 import time
+import urllib.parse
 from collections.abc import Sequence
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -76,6 +77,10 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--crewchief-sessiontype", default="Practice")
     serve.add_argument("--crewchief-car-id", type=int, help="the car whose driver gets the coaching replies")
     serve.add_argument("--no-record", action="store_true", help="do not record sessions to .ibt files")
+    serve.add_argument(
+        "--dashboard-port", type=int, help="port of the team dashboard in the browser (default: the relay's + 1)"
+    )
+    serve.add_argument("--no-dashboard", action="store_true", help="do not serve the team dashboard")
     serve.add_argument("--spool-key-env", default="PITBOX_SPOOL_KEY", help="variable with a 64-hex-digit key")
 
     invite = sub.add_parser("invite", help="make a pairing string for a driver, engineer or viewer")
@@ -196,16 +201,28 @@ async def _serve(args: argparse.Namespace, data_dir: Path) -> int:
         insecure=args.insecure,
         state_path=data_dir / "state.json",
         record_dir=None if args.no_record else data_dir / "recordings",
+        dashboard_port=None if args.no_dashboard else _dashboard_port(args),
+        maps_dir=data_dir / "track-maps",
     )
-    server = RelayServer(store, spool, options=options, forwarders=forwarders, inbound=inbound, relay_name=args.name)
+    server = RelayServer(
+        store,
+        spool,
+        options=options,
+        forwarders=forwarders,
+        inbound=inbound,
+        relay_name=args.name,
+        roster=store.roster,
+    )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError):  # Windows: Ctrl+C raises KeyboardInterrupt instead
             loop.add_signal_handler(signum, stop.set)
     await server.start()
+    dashboard_port = server.dashboard.port if server.dashboard is not None else None
     runtime = {
         "port": server.port,
+        "dashboard_port": dashboard_port,
         "host": args.host,
         "tls": use_tls,
         "fingerprint_sha256": fingerprint,
@@ -226,6 +243,8 @@ async def _serve(args: argparse.Namespace, data_dir: Path) -> int:
         f"{PROG}: serving on {server.url}" + (f"  (certificate sha256 {fingerprint})" if fingerprint else ""),
         flush=True,
     )
+    if server.dashboard is not None:
+        print(f"{PROG}: team dashboard on {server.dashboard.url}", flush=True)
     print(f"{PROG}: invite the team with `{PROG} invite --role driver --name NAME --car N`", flush=True)
     try:
         await stop.wait()
@@ -237,6 +256,12 @@ async def _serve(args: argparse.Namespace, data_dir: Path) -> int:
         with contextlib.suppress(OSError):
             _runtime_path(data_dir).unlink()
     return 0
+
+
+def _dashboard_port(args: argparse.Namespace) -> int:
+    if args.dashboard_port is not None:
+        return int(args.dashboard_port)
+    return 0 if args.port == 0 else int(args.port) + 1
 
 
 def _lan_address() -> str:
@@ -269,7 +294,21 @@ def _invite(args: argparse.Namespace, data_dir: Path) -> int:
     print(pairing)
     if not args.no_qr:
         print(pairing_qr_text(pairing))
+    if role is not Role.DRIVER:
+        dashboard_port = runtime.get("dashboard_port") or (args.port or DEFAULT_PORT) + 1
+        scheme = "http" if args.insecure else "https"
+        link = f"{scheme}://{_url_host(host)}:{dashboard_port}/#pair={urllib.parse.quote(pairing, safe='')}"
+        print(
+            f"dashboard (the browser asks to trust the relay's certificate {fingerprint[:16]}...):"
+            if fingerprint
+            else "dashboard:"
+        )
+        print(link)
     return 0
+
+
+def _url_host(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
 
 
 def _revoke(args: argparse.Namespace, data_dir: Path) -> int:

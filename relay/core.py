@@ -72,6 +72,9 @@ class IdentityLike(Protocol):
 
 
 Authenticator = Callable[[str], IdentityLike | None]
+PlanProposer = Callable[[int, dict[str, Any], dict[str, Any]], dict[str, Any] | None]
+CATCH_UP_MESSAGES: Final = 50
+"""Team messages a client gets when it signs in (the newest ones it may see)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -212,21 +215,26 @@ class RelayCore:
         limits: RelayLimits | None = None,
         new_id: Callable[[str], str] | None = None,
         known_seq: Callable[[int], int | None] | None = None,
+        propose_plan: PlanProposer | None = None,
     ) -> None:
         """`known_seq(car_id)`: the last batch seq of a car already stored (the spool), for a relay
-        that restarted: resent batches it already has are then acknowledged, not stored again."""
+        that restarted: resent batches it already has are then acknowledged, not stored again.
+        `propose_plan(car_id, session, strategy)`: a stint plan to propose to the engineers after
+        each strategy update of a car whose plan is not approved yet (None: nothing to propose)."""
         self._authenticate = authenticate
         self.relay_name = relay_name
         self.limits = limits if limits is not None else RelayLimits()
         self._new_id = new_id if new_id is not None else _default_ids()
         self._known_seq = known_seq
+        self._propose_plan = propose_plan
         self.clients: dict[str, Client] = {}
         self.handoffs: dict[str, Handoff] = {}
         self.messages: dict[str, TeamMessage] = {}
         self.last_seq: dict[int, int] = {}
         self.session_info: dict[int, dict[str, Any]] = {}
         self.strategy: dict[int, dict[str, Any]] = {}
-        self.stint_plan: dict[str, Any] | None = None
+        self.stint_plans: dict[int | None, dict[str, Any]] = {}
+        """The newest `stint_plan` message data per car: proposed (approved False) or approved."""
         self.counters: dict[str, int] = {"batches": 0, "duplicates": 0, "auth_failures": 0, "errors": 0, "frames": 0}
         self._latest: dict[int, FrameBlock] = {}
         self._latest_s: dict[int, float] = {}
@@ -235,11 +243,15 @@ class RelayCore:
     # ---------------------------------------------------------------- state
 
     def state(self) -> dict[str, Any]:
-        """Handoffs, team messages and the last telemetry seq per car, for saving across restarts."""
+        """Handoffs, team messages, the last telemetry seq and the newest session, strategy and stint
+        plan of each car, for saving across restarts (a restarted relay still knows the race)."""
         return {
             "handoffs": [h.to_dict() for h in self.handoffs.values()],
             "messages": [m.to_data() for m in self.messages.values()],
             "last_seq": {str(car): seq for car, seq in self.last_seq.items()},
+            "session_info": {str(car): session for car, session in self.session_info.items()},
+            "strategy": {str(car): strategy for car, strategy in self.strategy.items()},
+            "stint_plans": [plan for plan in self.stint_plans.values()],
         }
 
     def restore(self, state: dict[str, Any]) -> None:
@@ -259,6 +271,13 @@ class RelayCore:
             self.messages[message.message_id] = message
         for car, seq in state.get("last_seq", {}).items():
             self.last_seq[int(car)] = max(int(seq), self.last_seq.get(int(car), -1))
+        for car, session in state.get("session_info", {}).items():
+            self.session_info[int(car)] = dict(session)
+        for car, strategy in state.get("strategy", {}).items():
+            self.strategy[int(car)] = dict(strategy)
+        for plan in state.get("stint_plans", []):
+            car_id = plan.get("car_id")
+            self.stint_plans[None if car_id is None else int(car_id)] = dict(plan)
 
     @property
     def has_rate_groups(self) -> bool:
@@ -440,14 +459,34 @@ class RelayCore:
             stamped["car_id"] = own_car
         if kind is MessageType.SESSION_INFO and own_car is not None:
             self.session_info[own_car] = dict(stamped["session"])
-            return self._broadcast(Envelope(kind, envelope.id, stamped), now_s) + self._complete_by_session(
-                own_car, stamped["session"], now_s
-            )
+            return [
+                StateChanged(),
+                *self._broadcast(Envelope(kind, envelope.id, stamped), now_s),
+                *self._complete_by_session(own_car, stamped["session"], now_s),
+            ]
+        if kind is MessageType.STINT_PLAN:
+            stamped["approved"] = bool(stamped.get("approved", False))
+        actions = self._broadcast(Envelope(kind, envelope.id, stamped), now_s)
+        if kind is MessageType.STINT_PLAN:
+            self.stint_plans[own_car] = stamped
+            actions.append(StateChanged())
         if kind is MessageType.STRATEGY_UPDATE and own_car is not None:
             self.strategy[own_car] = dict(stamped["strategy"])
-        if kind is MessageType.STINT_PLAN:
-            self.stint_plan = stamped
-        return self._broadcast(Envelope(kind, envelope.id, stamped), now_s)
+            actions += [StateChanged(), *self._propose(own_car, now_s)]
+        return actions
+
+    def _propose(self, car_id: int, now_s: float) -> list[Action]:
+        """A new strategy for a car without an approved plan: propose a stint plan from it."""
+        current = self.stint_plans.get(car_id)
+        session = self.session_info.get(car_id)
+        if self._propose_plan is None or session is None or (current is not None and current["approved"]):
+            return []
+        plan = self._propose_plan(car_id, session, self.strategy[car_id])
+        if plan is None:
+            return []
+        data = {"car_id": car_id, "plan": plan, "approved": False}
+        self.stint_plans[car_id] = data
+        return self._broadcast(Envelope(MessageType.STINT_PLAN, self._new_id("p"), data), now_s)
 
     def _on_authenticate(self, client: Client, envelope: Envelope) -> list[Action]:
         identity = self._authenticate(str(envelope.data["token"]))
@@ -482,6 +521,12 @@ class RelayCore:
         for car, strategy in self.strategy.items():
             message = Envelope(MessageType.STRATEGY_UPDATE, "", {"car_id": car, "strategy": strategy})
             actions.append(Send(client.client_id, encode_message(message)))
+        for plan in self.stint_plans.values():
+            actions.append(Send(client.client_id, encode_message(Envelope(MessageType.STINT_PLAN, "", plan))))
+        mine = [m for m in self.messages.values() if _may_read(m, identity)]
+        for team_message in mine[-CATCH_UP_MESSAGES:]:
+            text = encode_message(Envelope(MessageType.TEAM_MESSAGE, "", team_message.to_data()))
+            actions.append(Send(client.client_id, text))
         return actions
 
     def _on_subscribe(self, client: Client, envelope: Envelope, now_s: float) -> list[Action]:
@@ -690,6 +735,11 @@ def _batch_ref(payload: bytes) -> str:
         return f"seq:{decode_header(payload).seq}"
     except ProtocolError:
         return ""
+
+
+def _may_read(message: TeamMessage, identity: IdentityLike) -> bool:
+    """Who sees a team message: everyone when it is for all, else its sender, its addressee and engineers."""
+    return message.to == "all" or identity.role is Role.ENGINEER or identity.name in (message.to, message.sender)
 
 
 def _driver_of(session: dict[str, Any]) -> str:

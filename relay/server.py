@@ -60,6 +60,9 @@ from relay.protocol import (
     error_message,
 )
 from relay.recorder import SessionRecorder
+from relay.stint_proposal import propose_stint_plan
+from relay.team_view import TeamView
+from relay.web import DashboardSite, RelayEndpoint
 
 logger = logging.getLogger(__name__)
 
@@ -107,6 +110,10 @@ class ServerOptions:
     limits: RelayLimits = RelayLimits()
     record_dir: Path | None = None
     """Where each car's session is recorded as an `.ibt` file the replay adapter reads (None: not)."""
+    dashboard_port: int | None = None
+    """Port of the team dashboard (HTTPS with the relay's certificate; 0: any free port; None: no dashboard)."""
+    maps_dir: Path | None = None
+    """Where track maps learned from the cars' laps are cached, one file per track (None: not kept)."""
 
 
 def is_loopback(host: str) -> bool:
@@ -172,7 +179,9 @@ class RelayServer:
         inbound: Sequence[AsyncIterable[Envelope]] = (),
         relay_name: str = "PitBox relay",
         clock: Callable[[], float] = time.monotonic,
+        roster: Callable[[int], Sequence[str]] | None = None,
     ) -> None:
+        """`roster(car_id)`: the drivers paired to a car, in order (for the proposed stint plans)."""
         self.options = options if options is not None else ServerOptions()
         if self.options.ssl_context is None and not self.options.insecure and not is_loopback(self.options.host):
             raise RelayError(f"plain ws:// is allowed only on loopback; {self.options.host} needs TLS (or --insecure)")
@@ -189,7 +198,22 @@ class RelayServer:
             relay_name=relay_name,
             limits=self.options.limits,
             known_seq=spool.last_batch_seq,
+            propose_plan=None if roster is None else _proposer(roster),
         )
+        self.relay_name = relay_name
+        self.team_view = TeamView(self.options.maps_dir)
+        self.dashboard: DashboardSite | None = None
+        if self.options.dashboard_port is not None:
+            self.dashboard = DashboardSite(
+                self.team_view,
+                tokens,
+                self._endpoint,
+                host=self.options.host,
+                port=self.options.dashboard_port,
+                ssl_context=self.options.ssl_context,
+                attempts=self.attempts,
+            )
+        self._viewed_session: dict[int, dict[str, Any]] = {}
         self.spool = spool
         self.forwarders = list(forwarders)
         self.inbound = list(inbound)
@@ -238,6 +262,13 @@ class RelayServer:
             close_timeout=options.flush_timeout_s,
             compression=None,  # batches are compressed already; JSON is small
         )
+        if self.dashboard is not None:
+            try:
+                await self.dashboard.start()
+            except OSError:
+                self._server.close()
+                await self._server.wait_closed()
+                raise
         self._forwarder_tasks = [asyncio.create_task(f.run(self._stop_forwarders)) for f in self.forwarders]
         self._spawn(self._ticker())
         for source in self.inbound:
@@ -252,6 +283,8 @@ class RelayServer:
         self._closing = True
         if self._server is not None:
             self._server.close(close_connections=False)  # 1. stop accepting
+        if self.dashboard is not None:
+            await self.dashboard.stop()
         deadline = time.monotonic() + self.options.flush_timeout_s
         while any(not box.empty() for box in self._outboxes.values()) and time.monotonic() < deadline:
             await asyncio.sleep(0.01)  # 2. let queued messages go out (bounded)
@@ -353,6 +386,7 @@ class RelayServer:
                 self._save_state()
             elif isinstance(action, Frames):
                 self._record(action)
+                self._view(action)
         if persisted:
             for forwarder in self.forwarders:
                 forwarder.notify()
@@ -392,6 +426,18 @@ class RelayServer:
             logger.warning("recording of car %d stopped: %s", frames.car_id, exc)
             self._recorders.pop(frames.car_id, None)
 
+    def _view(self, frames: Frames) -> None:
+        """The dashboard's lap tables, traces and maps learn from every new frame."""
+        if self.dashboard is None:
+            return
+        session = self.core.session_info.get(frames.car_id)
+        if session is not None:
+            self.team_view.on_session(frames.car_id, session)
+        self.team_view.feed(frames.car_id, frames.block)
+
+    def _endpoint(self) -> RelayEndpoint:
+        return RelayEndpoint(self.port, self.options.ssl_context is not None, self.relay_name)
+
     async def _ticker(self) -> None:
         while True:
             self._execute(self.core.tick(self.now_s()))
@@ -421,3 +467,10 @@ class RelayServer:
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
+
+
+def _proposer(roster: Callable[[int], Sequence[str]]) -> Callable[[int, dict[str, Any], dict[str, Any]], Any]:
+    def propose(car_id: int, session: dict[str, Any], strategy: dict[str, Any]) -> dict[str, Any] | None:
+        return propose_stint_plan(session, strategy, roster(car_id))
+
+    return propose

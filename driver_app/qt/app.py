@@ -103,7 +103,12 @@ class AppPipelineFactory:
         elif self.state.local_relay:
             self.embedded = await EmbeddedRelay.start(self.data_dir / "relay")
             url, token = self.embedded.url, self.embedded.driver_token
-            on_event(Notice(f"Local relay running at {url}", f"Viewer pairing: {self.embedded.viewer_pairing}"))
+            on_event(
+                Notice(
+                    f"Local relay running at {url}",
+                    f"Team dashboard: {self.embedded.dashboard_url}\nViewer pairing: {self.embedded.viewer_pairing}",
+                )
+            )
         adapter = choose_adapter(settings.adapter)
         config = PipelineConfig(
             adapter=adapter,

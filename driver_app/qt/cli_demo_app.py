@@ -70,7 +70,7 @@ class DemoFactory:
         on_event(
             Notice(
                 f"Demo: {args.laps} laps of {track} at {args.speed:g}x real time; embedded relay at {relay.url}",
-                f"Viewer pairing: {relay.viewer_pairing}",
+                f"Team dashboard: {relay.dashboard_url}",
             )
         )
         self._watch = asyncio.create_task(until_finished(pipeline, stop))

@@ -31,6 +31,7 @@ def test_demo_streams_every_frame_to_the_relay_with_calls_laps_and_strategy() ->
     assert lines[0].startswith("PitBox demo: PitBox Park")
     assert any(line.startswith("relay: ws://127.0.0.1:") for line in lines)
     assert any(line.startswith("viewer pairing: pitbox+insecure://127.0.0.1:") for line in lines)
+    assert any(line.startswith("team dashboard: http://127.0.0.1:") and "#pair=pitbox" in line for line in lines)
     calls = [line for line in lines if line.startswith("call ")]
     laps = [line for line in lines if line.startswith("lap ")]
     strategy = [line for line in lines if line.startswith("strategy: ")]

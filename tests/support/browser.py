@@ -70,14 +70,19 @@ def chromium_or_skip() -> ChromiumPaths:
 
 
 @contextmanager
-def headless_chromium(profile_dir: Path, *, width: int = 1280, height: int = 900) -> Iterator[Any]:
-    """A fresh headless Chromium (selenium WebDriver) with its profile in `profile_dir`; quits on exit."""
+def headless_chromium(
+    profile_dir: Path, *, width: int = 1280, height: int = 900, extra_flags: tuple[str, ...] = ()
+) -> Iterator[Any]:
+    """A fresh headless Chromium (selenium WebDriver) with its profile in `profile_dir`; quits on exit.
+
+    `extra_flags`: more command-line switches, e.g. `--ignore-certificate-errors-spki-list=...` to
+    trust one pinned self-signed certificate (`spki_pin`) and nothing else."""
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
     paths = chromium_or_skip()
     options = webdriver.ChromeOptions()
-    for flag in FLAGS:
+    for flag in (*FLAGS, *extra_flags):
         options.add_argument(flag)
     profile = profile_dir / "chromium-profile"
     profile.mkdir(parents=True, exist_ok=True)
@@ -116,3 +121,15 @@ def save_screenshot(driver: Any, path: Path) -> Path:
     except (WebDriverException, KeyError, TypeError, ValueError):  # DevTools is optional: the window will do
         driver.save_screenshot(str(path))
     return path
+
+
+def spki_pin(certificate_pem: bytes) -> str:
+    """Chromium's pin of a certificate's public key (base64 of the SHA-256 of its SubjectPublicKeyInfo)."""
+    import hashlib
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+
+    key = x509.load_pem_x509_certificate(certificate_pem).public_key()
+    spki = key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    return base64.b64encode(hashlib.sha256(spki).digest()).decode("ascii")

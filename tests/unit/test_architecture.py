@@ -75,7 +75,15 @@ RULES: dict[str, PackageRule] = {
     "relay": PackageRule(
         # adapters.irsdk_layout / adapters.iracing_channels: the session recorder writes .ibt files with
         # the one declaration of that layout and channel mapping (pure tables, sim-neutral data formats).
-        internal=("relay", "adapters.model", "strategy", "adapters.irsdk_layout", "adapters.iracing_channels"),
+        # adapters.laps: the dashboard's lap tables split laps exactly as the driver app does (pure).
+        internal=(
+            "relay",
+            "adapters.model",
+            "strategy",
+            "adapters.irsdk_layout",
+            "adapters.iracing_channels",
+            "adapters.laps",
+        ),
         # The relay's own dependencies: codec, WebSocket server/client, TLS and encryption at rest,
         # HTTP sink, MQTT sink, LAN discovery, the pairing QR code, config dirs, CLI.
         third_party=frozenset(

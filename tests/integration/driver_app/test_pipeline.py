@@ -121,12 +121,52 @@ def test_team_messages_and_handoffs_from_the_relay_reach_the_driver_and_answers_
     events, seen, pipeline = asyncio.run(scenario())
     received = [e for e in events if isinstance(e, TeamMessageReceived)]
     assert received and received[0].text == "Box this lap" and received[0].priority == "urgent"
+    assert len(received) == 1  # the read receipt comes back to the driver too: not spoken twice
     team_calls = [e.call for e in events if isinstance(e, CallMade) and e.call.message.category == "team"]
     assert team_calls and team_calls[0].message.priority is Priority.CRITICAL  # urgent: spoken anywhere
     prompt = next(e for e in events if isinstance(e, HandoffPrompt))
     assert (prompt.status, prompt.to_driver, prompt.reason) == ("requested", "Sam", "stint over")
     read = next(e for e in seen if e.type is MessageType.TEAM_MESSAGE and e.data.get("read_by"))
     assert read.data["read_by"] == ["Driver"]  # the read receipt
+
+
+def test_a_driver_who_reconnects_is_not_read_the_team_messages_already_heard(tmp_path: Path) -> None:
+    async def scenario() -> tuple[list[PipelineEvent], list[PipelineEvent]]:
+        relay = await EmbeddedRelay.start(tmp_path)
+        store = TokenStore(tmp_path / "tokens.json")
+        _, engineer_token = store.invite("Erin", Role.ENGINEER, now_s=0)
+        engineer = RelayClient(relay.url, engineer_token)
+        engineer.start()
+        try:
+            await asyncio.wait_for(engineer.connected.wait(), TIMEOUT_S)
+            first: list[PipelineEvent] = []
+            pipeline = Pipeline(demo_config(relay, speed=10.0), first.append, speech=ConsoleSpeechSink(lambda _: None))
+
+            async def send_and_wait_for_receipt() -> None:
+                assert pipeline.relay is not None
+                await asyncio.wait_for(pipeline.relay.connected.wait(), TIMEOUT_S)
+                engineer.send_control(Envelope(MessageType.TEAM_MESSAGE, "m1", {"text": "Fuel is fine"}))
+                while not any(m.read_by for m in relay.server.core.messages.values()):
+                    await asyncio.sleep(0.02)
+
+            waiting = asyncio.create_task(send_and_wait_for_receipt())
+            await run_until(pipeline, waiting.done)
+            await waiting
+            await pipeline.close_relay(5)
+            # The app starts again (a crash, a new stint): the relay catches it up on team messages.
+            again: list[PipelineEvent] = []
+            pipeline = Pipeline(demo_config(relay, speed=10.0), again.append, speech=ConsoleSpeechSink(lambda _: None))
+            engineer.send_control(Envelope(MessageType.TEAM_MESSAGE, "m2", {"text": "Pit window opens"}))
+            await run_until(pipeline, lambda: any(isinstance(e, TeamMessageReceived) for e in again))
+            await pipeline.close_relay(5)
+            return first, again
+        finally:
+            await engineer.close()
+            await relay.stop()
+
+    first, again = asyncio.run(scenario())
+    assert [e.text for e in first if isinstance(e, TeamMessageReceived)] == ["Fuel is fine"]
+    assert [e.text for e in again if isinstance(e, TeamMessageReceived)] == ["Pit window opens"]
 
 
 def test_frames_produced_while_the_relay_is_down_arrive_after_it_comes_back(tmp_path: Path) -> None:

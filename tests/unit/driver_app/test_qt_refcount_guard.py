@@ -60,9 +60,7 @@ def test_set_text_keeps_the_reference_count_of_none(qtbot: QtBot) -> None:
             label.setText(text)
 
     lost = _lost_references(None, run)
-    assert lost <= DRIFT, (
-        f"{CALLS} QLabel.setText calls lost {lost} references of None (PySide6 {pyside_version})"
-    )
+    assert lost <= DRIFT, f"{CALLS} QLabel.setText calls lost {lost} references of None (PySide6 {pyside_version})"
 
 
 class _Flag(QObject):
@@ -88,8 +86,7 @@ def test_bool_signal_emit_keeps_the_reference_counts_of_true_and_false(qtbot: Qt
     for value in (True, False):
         lost = _lost_references(value, run_with(value))
         assert lost <= DRIFT, (
-            f"{CALLS} Signal(bool).emit({value}) calls lost {lost} references of {value} "
-            f"(PySide6 {pyside_version})"
+            f"{CALLS} Signal(bool).emit({value}) calls lost {lost} references of {value} (PySide6 {pyside_version})"
         )
     assert received[0] == 4 * CALLS  # two runs (warm-up + measured) per value
 
@@ -118,6 +115,5 @@ def test_timer_driven_updates_keep_the_reference_count_of_none(qtbot: QtBot) -> 
     lost = _lost_references(None, run)
     assert ticks[0] == CALLS
     assert lost <= DRIFT, (
-        f"{CALLS} QTimer callbacks updating a QLabel lost {lost} references of None "
-        f"(PySide6 {pyside_version})"
+        f"{CALLS} QTimer callbacks updating a QLabel lost {lost} references of None (PySide6 {pyside_version})"
     )

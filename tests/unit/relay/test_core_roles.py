@@ -73,9 +73,10 @@ EXPECTED: dict[str, dict[Role | None, Outcome]] = {
     "ack": {U: NA, D: Effect.NOTHING, E: Effect.NOTHING, V: Effect.NOTHING},
     "error": {U: NA, D: Effect.NOTHING, E: Effect.NOTHING, V: Effect.NOTHING},
     "subscribe": {U: NA, D: Effect.SUBSCRIBED, E: Effect.SUBSCRIBED, V: Effect.SUBSCRIBED},
-    "session_info": {U: NA, D: Effect.BROADCAST, E: FORBIDDEN, V: FORBIDDEN},
-    "strategy_update": {U: NA, D: Effect.BROADCAST, E: Effect.BROADCAST, V: FORBIDDEN},
-    "stint_plan": {U: NA, D: FORBIDDEN, E: Effect.BROADCAST, V: FORBIDDEN},
+    # The newest session, strategy and stint plan of each car are part of the saved state.
+    "session_info": {U: NA, D: Effect.RECORDED, E: FORBIDDEN, V: FORBIDDEN},
+    "strategy_update": {U: NA, D: Effect.RECORDED, E: Effect.RECORDED, V: FORBIDDEN},
+    "stint_plan": {U: NA, D: FORBIDDEN, E: Effect.RECORDED, V: FORBIDDEN},
     "video_segment_ready": {U: NA, D: Effect.BROADCAST, E: FORBIDDEN, V: FORBIDDEN},
     BATCH: {U: NA, D: Effect.PUBLISHED, E: FORBIDDEN, V: FORBIDDEN},
 }
