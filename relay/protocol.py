@@ -30,6 +30,7 @@ import functools
 import json
 import math
 import struct
+import threading
 import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -516,8 +517,17 @@ class _Reader:
         return int(value)
 
 
-_ZSTD_COMPRESSOR = zstandard.ZstdCompressor(level=3)
-_ZSTD_DECOMPRESSOR = zstandard.ZstdDecompressor()
+class _ZstdContexts(threading.local):
+    """One zstd compressor and decompressor per thread: their contexts are not thread-safe (two
+    driver pipelines in one process once crashed inside `compress`), and making one per call costs
+    more than encoding a 10 Hz batch."""
+
+    def __init__(self) -> None:
+        self.compressor = zstandard.ZstdCompressor(level=3)
+        self.decompressor = zstandard.ZstdDecompressor()
+
+
+_ZSTD = _ZstdContexts()
 
 
 def encode_batch(batch: TelemetryBatch, *, codec: str = "auto", include_cars: bool = False) -> bytes:
@@ -552,11 +562,11 @@ def encode_batch(batch: TelemetryBatch, *, codec: str = "auto", include_cars: bo
             _pack_columns(car_values, np.tile(_CAR_PRECISIONS, len(present)), parts)
     raw = b"".join(parts)
     if codec == "auto":
-        zstd_body, deflate_body = _ZSTD_COMPRESSOR.compress(raw), zlib.compress(raw, 6)
+        zstd_body, deflate_body = _ZSTD.compressor.compress(raw), zlib.compress(raw, 6)
         codec, body = ("zstd", zstd_body) if len(zstd_body) <= len(deflate_body) else ("deflate", deflate_body)
         flags = (flags & ~0x03) | CODEC_NAMES[codec]
     elif codec == "zstd":
-        body = _ZSTD_COMPRESSOR.compress(raw)
+        body = _ZSTD.compressor.compress(raw)
     elif codec == "deflate":
         body = zlib.compress(raw, 6)
     else:
@@ -612,7 +622,7 @@ def _decompress(codec: int, body: bytes, raw_length: int) -> bytes:
         if codec == CODEC_ZSTD:
             # The frame's content size was checked against raw_length (and max_raw) by the caller;
             # decompress() allocates exactly that and fails on a frame that produces more.
-            raw = _ZSTD_DECOMPRESSOR.decompress(body)
+            raw = _ZSTD.decompressor.decompress(body)
             if zstandard.frame_header_size(body) + _zstd_frame_size(body) != len(body):
                 raise ProtocolError(ErrorCode.BAD_BATCH, "bytes after the compressed body")
         elif codec == CODEC_DEFLATE:

@@ -6,6 +6,7 @@ Screenshots at desktop and phone widths are left in `tests/artifacts/` for a per
 
 from __future__ import annotations
 
+import json
 import time
 import urllib.parse
 from pathlib import Path
@@ -190,7 +191,13 @@ def test_viewer_and_engineer_see_the_live_car_and_run_a_handoff(rig: Any, tmp_pa
         status = f"#handoffs li[data-handoff-id='{request.handoff_id}'] .status"
         wait_for(lambda: text_of(driver, status) == "requested", "status requested on the page")
         pipeline.call(lambda p: p.answer_handoff(request.handoff_id, True))
-        wait_for(lambda: text_of(driver, status) == "accepted", "status accepted on the page")
+        try:
+            wait_for(lambda: text_of(driver, status) == "accepted", "status accepted on the page", 60)
+        except AssertionError as exc:  # say where the answer got lost
+            saved = relay.data_dir / "state.json"
+            handoffs = json.loads(saved.read_text())["handoffs"] if saved.exists() else "no state saved"
+            prompts = [e for e in pipeline.snapshot() if isinstance(e, HandoffPrompt)]
+            raise AssertionError(f"{exc}; relay handoffs {handoffs}; driver prompts {prompts}") from exc
         # The relay proposes a stint plan once the car has laps; the engineer approves it.
         wait_for(lambda: driver.find_element("id", "approve-plan").is_enabled(), "a proposed stint plan", 90)
         assert "proposed" in text_of(driver, "#plan-status")

@@ -586,3 +586,28 @@ def test_header_layout_is_24_bytes_little_endian() -> None:
     wire = batch_bytes(car_id=0x0102, seq=0x03040506, frames=3)
     assert wire[:4] == b"PB\x01\x02"
     assert struct.unpack_from("<HIH", wire, 4) == (0x0102, 0x03040506, 3)
+
+
+def test_batches_encode_and_decode_the_same_from_several_threads_at_once() -> None:
+    # Two driver pipelines in one process once crashed inside zstd: its contexts are per thread now.
+    import threading
+
+    blocks = [make_block(60, start_s=100.0 + i) for i in range(8)]
+    expected = [
+        encode_batch(TelemetryBatch(7, i, block), codec="zstd", include_cars=True) for i, block in enumerate(blocks)
+    ]
+    failures: list[str] = []
+
+    def work() -> None:
+        for _ in range(40):
+            for i, block in enumerate(blocks):
+                data = encode_batch(TelemetryBatch(7, i, block), codec="zstd", include_cars=True)
+                if data != expected[i] or decode_batch(data).seq != i:
+                    failures.append(f"batch {i} differs")
+
+    threads = [threading.Thread(target=work) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert failures == []
