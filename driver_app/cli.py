@@ -1,4 +1,4 @@
-"""`pitbox` command line: dispatches to the subcommands (replay, probe, demo, plan); with no
+"""`pitbox` command line: dispatches to the subcommands (replay, probe, demo, plan, voice); with no
 subcommand it starts the tray app (`driver_app.qt.app.run_app`).
 
 Every subcommand module exposes `add_parser(subparsers)` and `run(args) -> int`. Errors a user can
@@ -15,7 +15,7 @@ import sys
 from collections.abc import Sequence
 from importlib import metadata
 
-from driver_app import cli_demo, cli_plan, cli_probe, cli_replay
+from driver_app import cli_demo, cli_plan, cli_probe, cli_replay, cli_voice
 
 
 def _version() -> str:
@@ -47,6 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
     cli_probe.add_parser(subparsers)
     cli_demo.add_parser(subparsers)
     cli_plan.add_parser(subparsers)
+    cli_voice.add_parser(subparsers)
     return parser
 
 

@@ -25,6 +25,7 @@ import numpy as np
 
 from adapters import base
 from adapters.base import AdapterState, DriverSwap, SessionChanged, SimAdapter, StateChanged
+from adapters.errors import AdapterError
 from adapters.model import FrameBlock, Lap, SessionInfo, TelemetryFrame, empty_cars, empty_frames
 from adapters.pit import PitCommander, RecordingPitCommander
 from coaching.applications.base import CoachSettings
@@ -32,6 +33,8 @@ from coaching.copilot import Copilot
 from coaching.messages import Call, Message, Priority, Verbosity
 from driver_app.coach_files import copilot_files
 from driver_app.speech import ConsoleSpeechSink, SpeechSink
+from driver_app.voice.assistant import Action, CarView, Reply, answer
+from driver_app.voice.commands import Command
 from relay.client import RelayClient
 from relay.protocol import Envelope, MessageType
 from strategy.live import LiveStrategy, StrategySnapshot
@@ -45,6 +48,8 @@ BATCH_FRAMES: Final = 6
 LIVE_VALUES_EVERY_S: Final = 0.1
 MAX_FRAMES_PER_STEP: Final = 600
 MAX_MESSAGES_REMEMBERED: Final = 1000
+FILL_TANK_L: Final = 200.0
+""""Fill to the end" before the fuel use is known: more than any tank (the sim stops at full)."""
 TEAM_PRIORITY: Final = {
     "urgent": Priority.CRITICAL,
     "high": Priority.IMPORTANT,
@@ -101,6 +106,23 @@ class StrategyUpdated:
 
 
 @dataclass(frozen=True, slots=True)
+class VoiceCommandHandled:
+    """A voice command was heard (`intent` None: not understood) and answered with `reply`."""
+
+    heard: str
+    intent: str | None
+    reply: str
+
+
+@dataclass(frozen=True, slots=True)
+class ClipRequested:
+    """The driver asked for a clip of the last seconds (voice "clip that", or the tray menu)."""
+
+    at_s: float
+    source: str
+
+
+@dataclass(frozen=True, slots=True)
 class HandoffPrompt:
     """A handoff for this car changed (requested, accepted, rejected, completed, cancelled)."""
 
@@ -139,6 +161,8 @@ PipelineEvent = (
     | LapFinished
     | StrategyUpdated
     | HandoffPrompt
+    | VoiceCommandHandled
+    | ClipRequested
     | TeamMessageReceived
     | LiveValues
 )
@@ -217,6 +241,9 @@ class Pipeline:
         self._status: StatusChanged | None = None
         self._last_live_s = -math.inf
         self._newest_t = 0.0
+        self._newest_frame: TelemetryFrame | None = None
+        self._last_spoken = ""
+        """The last thing said to the driver ("repeat that")."""
 
     # ---------------------------------------------------------------- control (from the app)
 
@@ -239,6 +266,68 @@ class Pipeline:
 
     def set_verbosity(self, verbosity: Verbosity) -> None:
         self.copilot.verbosity = verbosity
+
+    def handle_command(self, command: Command | None, *, heard: str = "") -> Reply:
+        """A voice command (None: speech that was not one): act on it and speak the answer."""
+        view = CarView(
+            frame=self._newest_frame,
+            strategy=self.strategy.snapshot() if self._newest_frame is not None else None,
+            open_handoff_id=next(
+                (h.handoff_id for h in reversed(self.handoffs.values()) if h.status == "requested"), None
+            ),
+            last_spoken=self._last_spoken,
+        )
+        reply = answer(command, view)
+        text = reply.text
+        try:
+            self._carry_out(reply, view)
+        except (AdapterError, RuntimeError) as exc:
+            text = f"That did not work: {exc}"
+            logger.warning("voice command %s failed: %s", command, exc)
+        self._emit(VoiceCommandHandled(heard, None if command is None else command.intent, text))
+        now = self.copilot_time()
+        message = Message(text, Priority.VOICE_REPLY, "voice_reply", now, now + 10.0)
+        self.speech.say(Call(message, now, -1, 0.0, now + message.speaking_s))
+        if reply.action is not Action.REPEAT:
+            self._last_spoken = self._last_spoken if command is None else text
+        return reply
+
+    def _carry_out(self, reply: Reply, view: CarView) -> None:
+        action = reply.action
+        if action is Action.PIT_ADD_FUEL and reply.litres is not None:
+            self.pit.add_fuel(reply.litres)
+        elif action is Action.PIT_FILL_TO_END:
+            if reply.litres == 0:
+                self.pit.clear_fuel()
+            else:
+                self.pit.add_fuel(reply.litres if reply.litres is not None else FILL_TANK_L)
+        elif action is Action.PIT_CHANGE_TYRES:
+            self.pit.change_tyres()
+        elif action is Action.PIT_NO_TYRES:
+            self.pit.clear_tyres()
+        elif action is Action.PIT_FAST_REPAIR:
+            self.pit.fast_repair()
+        elif action is Action.PIT_CLEAR:
+            self.pit.clear()
+        elif action is Action.BOX_THIS_LAP:
+            fuel = None if view.strategy is None else view.strategy.fuel
+            if fuel is not None and fuel.fuel_to_add_l > 0:
+                self.pit.add_fuel(math.ceil(fuel.fuel_to_add_l))
+            self._tell_team("Driver: boxing this lap", "high")
+        elif action is Action.REQUEST_HANDOFF:
+            self._tell_team("Driver asks for a driver change", "high")
+        elif action in (Action.ACCEPT_HANDOFF, Action.REJECT_HANDOFF) and view.open_handoff_id is not None:
+            self.answer_handoff(view.open_handoff_id, action is Action.ACCEPT_HANDOFF)
+        elif action is Action.QUIET:
+            self.set_verbosity(Verbosity.QUIET)
+        elif action is Action.TALK:
+            self.set_verbosity(Verbosity.COACHING)
+        elif action is Action.CLIP:
+            self._emit(ClipRequested(self.copilot_time(), "voice"))
+
+    def _tell_team(self, text: str, priority: str) -> None:
+        if self.relay is not None:
+            self.relay.send_control(Envelope(MessageType.TEAM_MESSAGE, "", {"text": text, "priority": priority}))
 
     def answer_handoff(self, handoff_id: str, accept: bool) -> None:
         """The driver's answer to a handoff request, sent to the relay (queued while offline)."""
@@ -299,6 +388,8 @@ class Pipeline:
         for call in self.copilot.process(block):
             self.stats.calls += 1
             self.speech.say(call)
+            if call.message.priority is not Priority.SPOTTER:
+                self._last_spoken = call.message.text
             self._emit(CallMade(call))
         self._new_laps()
         if self.relay is not None:
@@ -308,6 +399,7 @@ class Pipeline:
             self._flush_batch()
         newest = frames[-1]
         self._newest_t = newest.session_time_s
+        self._newest_frame = newest
         if newest.session_time_s - self._last_live_s >= LIVE_VALUES_EVERY_S:
             self._last_live_s = newest.session_time_s
             self._emit(

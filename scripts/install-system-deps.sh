@@ -40,6 +40,12 @@ PACKAGES=(
     # The relay's MQTT sink is tested against a real broker: each test starts its own mosquitto on
     # a free loopback port with its own config (the system service, if any, is not used)
     mosquitto               # /usr/sbin/mosquitto
+    # Voice: pyttsx3 speaks through libespeak-ng on Linux; sounddevice needs PortAudio; the tests
+    # play to ALSA's null device (alsa-utils brings its configuration tools)
+    espeak-ng
+    libespeak-ng1
+    libportaudio2
+    alsa-utils
 )
 
 # A Debian python3 without ensurepip cannot create `.venv` (`make venv`); add python3-venv then.

@@ -25,10 +25,11 @@ import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
 import platformdirs
-from PySide6.QtCore import QObject, QSocketNotifier, Signal
+from PySide6.QtCore import QEvent, QObject, QSocketNotifier, Signal
+from PySide6.QtGui import QKeyEvent, QKeySequence
 from PySide6.QtWidgets import QApplication
 
 from adapters import base
@@ -50,7 +51,8 @@ from relay.auth import PairingInfo, decode_pairing
 logger = logging.getLogger(__name__)
 
 APP_NAME: Final = "PitBox"
-RESTART_FIELDS: Final = ("pairing", "adapter")
+RESTART_FIELDS: Final = ("pairing", "adapter", "audio_output", "audio_input")
+DEFAULT_TALK_KEY: Final = "F9"
 """Settings the running pipeline cannot change: saving a new value restarts it."""
 MINIMIZED_FLAG: Final = "--minimized"
 FLUSH_TIMEOUT_S: Final = 3.0
@@ -90,7 +92,11 @@ class AppPipelineFactory:
     data_dir: Path
     speech: SpeechSink | None = None
     flush_timeout_s: float = FLUSH_TIMEOUT_S
+    voice: bool = False
+    """Speak through the sound card and listen for voice commands (the real app; tests inject `speech`)."""
     embedded: EmbeddedRelay | None = field(default=None, init=False)
+    voice_io: Any = field(default=None, init=False)
+    """The `driver_app.voice.voice_io.VoiceIO` while the pipeline runs with a voice."""
 
     async def create(self, on_event: EventCallback, stop: asyncio.Event) -> Pipeline:
         settings = self.settings
@@ -120,12 +126,33 @@ class AppPipelineFactory:
             spill_dir=self.data_dir / "spill",
         )
         logger.info("pipeline: sim %s, relay %s", adapter, url or "none")
-        return Pipeline(config, on_event, speech=self.speech)
+        speech = self.speech
+        handle: list[Pipeline] = []
+        if speech is None and self.voice:
+            from driver_app.voice.voice_io import VoiceIO  # sound libraries load only for the real app
+
+            loop = asyncio.get_running_loop()
+
+            def heard(recognition: Any) -> None:  # a voice.recognition.Recognition, on the listener's thread
+                if handle:
+                    command, text = recognition.command, recognition.text
+                    loop.call_soon_threadsafe(lambda: handle[0].handle_command(command, heard=text))
+
+            self.voice_io = VoiceIO.open(output=settings.audio_output, microphone=settings.audio_input, on_heard=heard)
+            speech = self.voice_io.sink
+            for problem in self.voice_io.problems:
+                on_event(Notice(problem))
+        pipeline = Pipeline(config, on_event, speech=speech)
+        handle.append(pipeline)
+        return pipeline
 
     async def close(self, pipeline: Pipeline) -> None:
         try:
             await pipeline.close_relay(self.flush_timeout_s)
         finally:
+            if self.voice_io is not None:
+                self.voice_io.close()
+                self.voice_io = None
             if self.embedded is not None:
                 await self.embedded.stop()
                 self.embedded = None
@@ -184,6 +211,27 @@ class PitBoxApp(QObject):
         tray.action_quit.triggered.connect(self.quit)
         self.window.handoff_answered.connect(self._on_handoff_answer)
         self.window.closed.connect(self.quit)
+        self.window.talk.connect(self.push_to_talk)
+        self.window.installEventFilter(self)
+
+    # ---------------------------------------------------------------- push to talk
+
+    def push_to_talk(self, pressed: bool) -> None:
+        """The talk key or button: voice commands are captured while it is held."""
+        factory = None if self.worker is None else self.worker.factory
+        voice = getattr(factory, "voice_io", None)
+        if voice is not None:
+            voice.push_to_talk(pressed)
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 (Qt's name)
+        # The push-to-talk key while PitBox's window has the focus (a wheel button or a global key
+        # needs the sim-side input hook, which Qt does not offer).
+        if event.type() in (QEvent.Type.KeyPress, QEvent.Type.KeyRelease) and isinstance(event, QKeyEvent):
+            wanted = QKeySequence(self.settings.push_to_talk or DEFAULT_TALK_KEY)
+            if not event.isAutoRepeat() and wanted.count() and event.key() == wanted[0].key():
+                self.push_to_talk(event.type() == QEvent.Type.KeyPress)
+                return True
+        return super().eventFilter(watched, event)
 
     # ---------------------------------------------------------------- life cycle
 
@@ -449,7 +497,7 @@ def run_app(argv: Sequence[str] | None = None) -> int:
     data_dir = user_data_dir()
 
     def make_factory(current: Settings, current_state: AppState) -> PipelineFactory:
-        return AppPipelineFactory(current, current_state, data_dir)
+        return AppPipelineFactory(current, current_state, data_dir, voice=True)
 
     pitbox = PitBoxApp(make_factory, settings, app_state=state, settings_path=settings_path, state_path=state_path)
     single.show_requested.connect(pitbox.show_window)

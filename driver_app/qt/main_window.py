@@ -231,6 +231,8 @@ class MainWindow(QMainWindow):
     """See the module docstring."""
 
     handoff_answered = Signal(object)
+    talk = Signal(bool)
+    """The hold-to-talk button went down (True) or up (False): push-to-talk for voice commands."""
     """A `HandoffAnswer` (the driver clicked Accept or Reject)."""
     closed = Signal()
     """The window was closed (not merely hidden to the tray)."""
@@ -310,6 +312,11 @@ class MainWindow(QMainWindow):
         layout.addWidget(self.status_dot)
         layout.addWidget(self.status_title, 1)
         layout.addWidget(self.status_detail)
+        self.talk_button = QPushButton("Hold to talk")
+        self.talk_button.setToolTip("Hold while you say a voice command (or use the push-to-talk key)")
+        self.talk_button.pressed.connect(lambda: self.talk.emit(True))
+        self.talk_button.released.connect(lambda: self.talk.emit(False))
+        layout.addWidget(self.talk_button)
         return header
 
     def _build_handoff(self) -> QWidget:

@@ -118,3 +118,12 @@ def test_closing_hides_when_a_tray_exists(qtbot: QtBot) -> None:
     window.hide_on_close = False
     with qtbot.waitSignal(window.closed, timeout=1000):
         window.close()
+
+
+def test_hold_to_talk_button_reports_press_and_release(qtbot: QtBot) -> None:
+    window = make_window(qtbot)
+    seen: list[bool] = []
+    window.talk.connect(seen.append)
+    qtbot.mousePress(window.talk_button, Qt.MouseButton.LeftButton)
+    qtbot.mouseRelease(window.talk_button, Qt.MouseButton.LeftButton)
+    assert seen == [True, False]
