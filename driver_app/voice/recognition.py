@@ -43,10 +43,12 @@ REQUIRED_MODEL_PARTS: Final = (("am", "final.mdl"), ("conf", "model.conf"))
 """Files every vosk model (the layout vosk's `Model` reads) has; its decoding graph is
 `graph/HCLG.fst` (a static graph: no grammar restriction), or `graph/HCLr.fst` with `graph/Gr.fst`."""
 
-REJECT_BELOW: Final = -0.0021
+REJECT_BELOW: Final = -0.0022
 """Default rejection threshold of `PocketsphinxRecognizer`: log(grammar path score / phone-loop path
 score) per 10 ms frame, as pocketsphinx reports path scores. Lower keeps more commands and lets more
 unrelated speech through; see the module docstring for the measurements behind the value."""
+MIN_EXPLAINED: Final = 0.7
+"""Default share of the heard speech (phone-loop speech frames) a kept command's words must cover."""
 
 
 class ModelError(VoiceError):
@@ -98,21 +100,44 @@ def pocketsphinx_dictionary() -> dict[str, str]:
     return words
 
 
+_Segment = tuple[str, int, int]
+"""(word or phone, first frame, last frame) of a pocketsphinx alignment."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Decoded:
+    text: str
+    log_score: float
+    """Natural log of the path score pocketsphinx reports (-inf when there is no path)."""
+    frames: int
+    segments: tuple[_Segment, ...]
+
+
+def _is_filler(unit: str) -> bool:
+    """Silence and noise units of either search ("<sil>", "[NOISE]", "SIL", "+NSN+", ...)."""
+    return unit.startswith(("<", "[", "+")) or unit == "SIL"
+
+
 class PocketsphinxRecognizer:
     """pocketsphinx decoding against the command grammar (JSGF), with phone-loop rejection.
 
+    A decoded command is kept only if (1) its path scores within `reject_below` per frame of the
+    best unconstrained phone sequence, and (2) its words cover at least `min_explained` of the
+    frames the phone loop hears as speech: unrelated sentences forced onto a short command leave
+    much of their speech to the silence and noise fillers. `reject_below=None` turns both off.
+
     The decoder is built once (about 0.3 s) and reused; `recognize` is serialised by a lock, so the
-    recogniser may be shared between threads. `reject_below=None` turns the rejection off (every
-    full command the grammar decodes is kept).
+    recogniser may be shared between threads.
     """
 
     engine = "pocketsphinx"
 
-    def __init__(self, *, reject_below: float | None = REJECT_BELOW) -> None:
+    def __init__(self, *, reject_below: float | None = REJECT_BELOW, min_explained: float = MIN_EXPLAINED) -> None:
         hmm, dictionary = _pocketsphinx_model()
         from pocketsphinx import Decoder
 
         self.reject_below = reject_below
+        self.min_explained = min_explained
         self._lock = threading.Lock()
         try:
             # lm=None: the grammar only, no dictation model. The model's own feat.params stay in
@@ -129,29 +154,38 @@ class PocketsphinxRecognizer:
         if not pcm:
             return Recognition("", None, self.engine, time.perf_counter() - start)
         with self._lock:
-            text, grammar_score, frames = self._decode("commands", pcm)
-            command = parse_command(text)
+            grammar = self._decode("commands", pcm)
+            command = parse_command(grammar.text)
             score: float | None = None
             if command is not None and self.reject_below is not None:
-                _, phone_score, _ = self._decode("phones", pcm)
-                score = (grammar_score - phone_score) / max(frames, 1)
-                if score < self.reject_below:
-                    logger.debug("rejected %r (score %.5f < %.5f)", text, score, self.reject_below)
+                phones = self._decode("phones", pcm)
+                score = (grammar.log_score - phones.log_score) / max(grammar.frames, 1)
+                explained = _explained(grammar, phones)
+                if score < self.reject_below or explained < self.min_explained:
+                    logger.debug("rejected %r (score %.5f, explained %.2f)", grammar.text, score, explained)
                     command = None
-        return Recognition(text, command, self.engine, time.perf_counter() - start, score)
+        return Recognition(grammar.text, command, self.engine, time.perf_counter() - start, score)
 
-    def _decode(self, search: str, pcm: bytes) -> tuple[str, float, int]:
-        """(text, natural log of the path score, frames) of `pcm` under one search."""
+    def _decode(self, search: str, pcm: bytes) -> _Decoded:
         decoder = self._decoder
         decoder.activate_search(search)
         decoder.start_utt()
         decoder.process_raw(pcm, full_utt=True)
         decoder.end_utt()
+        frames = int(decoder.n_frames())
         hypothesis = decoder.hyp()
         if hypothesis is None:
-            return "", -math.inf, int(decoder.n_frames())
+            return _Decoded("", -math.inf, frames, ())
         score = float(hypothesis.score)
-        return str(hypothesis.hypstr), (math.log(score) if score > 0.0 else -math.inf), int(decoder.n_frames())
+        segments = tuple((str(s.word), int(s.start_frame), int(s.end_frame)) for s in decoder.seg() or ())
+        return _Decoded(str(hypothesis.hypstr), math.log(score) if score > 0.0 else -math.inf, frames, segments)
+
+
+def _explained(grammar: _Decoded, phones: _Decoded) -> float:
+    """Frames inside the command's words / frames the phone loop hears as speech (1.0 if none)."""
+    speech = sum(end - first + 1 for unit, first, end in phones.segments if not _is_filler(unit))
+    words = sum(end - first + 1 for unit, first, end in grammar.segments if not _is_filler(unit))
+    return 1.0 if speech <= 0 else words / speech
 
 
 class VoskRecognizer:
