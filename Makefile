@@ -51,6 +51,8 @@ demo: venv
 
 # The whole suite, slow tests included, under a virtual X server when xvfb-run is there.
 test: system-deps venv
+	@$(VENV_PY) -c 'import pynput' 2>/dev/null || $(VENV_PY) -m pip install --quiet "pynput>=1.7.6" || \
+	  echo "note: pynput did not install (it compiles evdev: gcc and Python headers); the key-hook test will skip" >&2
 	@if command -v xvfb-run >/dev/null 2>&1; then \
 	  echo "QT_QPA_PLATFORM=$$QT_QPA_PLATFORM xvfb-run -a $(VENV_PY) -m pytest $(PYTEST_ARGS)"; \
 	  xvfb-run -a -s "-screen 0 $(XVFB_SCREEN)" $(VENV_PY) -m pytest $(PYTEST_ARGS); \

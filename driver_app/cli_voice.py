@@ -5,6 +5,9 @@
     pitbox voice say TEXT [--device D]       speak TEXT on an output (checks the synthesiser and card)
     pitbox voice check [PHRASE ...]          speak each command phrase with espeak-ng into the
                                              recogniser (no microphone needed) and show the intent
+    pitbox voice voices                      the synthesiser's voices (for the speaking-voice setting)
+    pitbox voice buttons [--seconds S]       list wheels and button boxes, then show the
+                                             push-to-talk setting of each button pressed
 
 A bad model folder, an unknown device or a missing synthesiser is one line on stderr, exit 1.
 """
@@ -33,6 +36,9 @@ def add_parser(subparsers: Any) -> None:
     say.add_argument("--device", help="output device name or number (default: the system's)")
     check = sub.add_parser("check", help="feed synthetic speech of command phrases to the recogniser")
     check.add_argument("phrases", nargs="*", help="phrases to try (default: one per command)")
+    sub.add_parser("voices", help="list the speech synthesiser's voices")
+    buttons = sub.add_parser("buttons", help="press wheel buttons to find the push-to-talk setting")
+    buttons.add_argument("--seconds", type=float, default=30.0, help="how long to listen (default 30)")
     parser.set_defaults(run=run)
 
 
@@ -44,6 +50,10 @@ def run(args: argparse.Namespace) -> int:
             return _devices()
         if args.voice_command == "say":
             return _say(args.text, args.device)
+        if args.voice_command == "voices":
+            return _voices()
+        if args.voice_command == "buttons":
+            return _buttons(args.seconds)
         return _check(args.phrases)
     except VoiceError as exc:
         print(f"{PROG}: {exc}", file=sys.stderr)
@@ -55,6 +65,42 @@ def _install(path: Path) -> int:
 
     target = install_model(path)
     print(f"vosk model installed in {target}; PitBox uses it for voice commands from the next start")
+    return 0
+
+
+def _voices() -> int:
+    from driver_app.voice.tts import Synthesizer
+
+    synthesizer = Synthesizer()
+    try:
+        for voice in synthesizer.voices:
+            print(voice)
+    finally:
+        synthesizer.close()
+    return 0
+
+
+def _buttons(seconds: float) -> int:
+    from driver_app.voice.talk_button import ButtonProbe
+
+    probe = ButtonProbe()
+    try:
+        names = probe.joysticks()
+        if not names:
+            print("no wheels or button boxes found (plug one in, then run this again)")
+            return 1
+        for index, name in enumerate(names):
+            print(f"joy{index}: {name}")
+        print(f"press the button you want for push-to-talk (listening {seconds:g} s, Ctrl+C to stop)")
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            for press in probe.poll():
+                print(f"{press.name} button {press.button}: set push-to-talk to {press.setting}")
+            time.sleep(0.01)
+    except KeyboardInterrupt:
+        return 0  # the driver found their button
+    finally:
+        probe.close()
     return 0
 
 

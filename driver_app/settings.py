@@ -13,7 +13,6 @@ import dataclasses
 import json
 import logging
 import os
-import re
 import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -23,14 +22,14 @@ from typing import Any, Final
 import platformdirs
 
 from adapters import base
+from driver_app.voice.talk_button import TalkButtonError, parse_binding
 from relay.auth import decode_pairing
 from relay.errors import PairingError
 
 logger = logging.getLogger(__name__)
 
 VERBOSITIES: Final = ("quiet", "normal", "coaching")
-PUSH_TO_TALK: Final = re.compile(r"^(|F([1-9]|1[0-9]|2[0-4])|[A-Z0-9]|Space|CapsLock|joy[0-9]{1,2}:button[0-9]{1,3})$")
-"""A keyboard key (F1..F24, a letter or digit, Space, CapsLock) or a wheel button (`joy0:button5`); empty: none."""
+INT_RANGES: Final = {"speech_rate_wpm": (80, 400), "speech_volume_pct": (0, 200)}
 
 
 class DriverAppError(Exception):
@@ -59,6 +58,12 @@ class Settings:
     audio_output: str = ""
     """Output device name (empty: the system default)."""
     audio_input: str = ""
+    speech_voice: str = ""
+    """The synthesiser's voice id as `pitbox voice voices` lists it (empty: the system's default)."""
+    speech_rate_wpm: int = 190
+    """Speaking rate, words per minute (80-400)."""
+    speech_volume_pct: int = 100
+    """Speech volume, percent of the rendered level (0-200)."""
     start_with_windows: bool = False
 
     def to_dict(self) -> dict[str, Any]:
@@ -83,6 +88,13 @@ def validate(values: Mapping[str, Any], base_settings: Settings | None = None) -
         if expected is str and not isinstance(value, str):
             problems[name] = "must be text"
             continue
+        if expected is int and (isinstance(value, bool) or not isinstance(value, int)):
+            problems[name] = "must be a whole number"
+            continue
+        bounds = INT_RANGES.get(name)
+        if bounds is not None and not bounds[0] <= value <= bounds[1]:
+            problems[name] = f"must be between {bounds[0]} and {bounds[1]}"
+            continue
         changes[name] = value.strip() if isinstance(value, str) else value
     pairing = changes.get("pairing")
     if pairing:
@@ -99,10 +111,13 @@ def validate(values: Mapping[str, Any], base_settings: Settings | None = None) -
     if verbosity is not None and verbosity not in VERBOSITIES:
         problems["verbosity"] = f"must be one of {', '.join(VERBOSITIES)}"
     key = changes.get("push_to_talk")
-    if key is not None and not PUSH_TO_TALK.match(key):
-        problems["push_to_talk"] = (
-            "use a key (F1..F24, A..Z, 0..9, Space, CapsLock) or a wheel button like joy0:button5"
-        )
+    if key is not None:
+        try:
+            parse_binding(key)  # a keyboard key (F1..F24, A..Z, 0..9, Space, CapsLock) or joy0:button5
+        except TalkButtonError:
+            problems["push_to_talk"] = (
+                "use a key (F1..F24, A..Z, 0..9, Space, CapsLock) or a wheel button like joy0:button5"
+            )
     if problems:
         raise SettingsError(problems)
     return dataclasses.replace(current, **changes)

@@ -138,7 +138,15 @@ class AppPipelineFactory:
                     command, text = recognition.command, recognition.text
                     loop.call_soon_threadsafe(lambda: handle[0].handle_command(command, heard=text))
 
-            self.voice_io = VoiceIO.open(output=settings.audio_output, microphone=settings.audio_input, on_heard=heard)
+            self.voice_io = VoiceIO.open(
+                output=settings.audio_output,
+                microphone=settings.audio_input,
+                talk_button=settings.push_to_talk,
+                voice=settings.speech_voice,
+                rate_wpm=settings.speech_rate_wpm,
+                volume_pct=settings.speech_volume_pct,
+                on_heard=heard,
+            )
             speech = self.voice_io.sink
             for problem in self.voice_io.problems:
                 on_event(Notice(problem))
@@ -224,11 +232,16 @@ class PitBoxApp(QObject):
             voice.push_to_talk(pressed)
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 (Qt's name)
-        # The push-to-talk key while PitBox's window has the focus (a wheel button or a global key
-        # needs the sim-side input hook, which Qt does not offer).
+        # The push-to-talk key while PitBox's window has the focus (F9 when the talk control is a
+        # wheel button or unset), unless the system-wide hook (voice.talk_button) reports it already.
         if event.type() in (QEvent.Type.KeyPress, QEvent.Type.KeyRelease) and isinstance(event, QKeyEvent):
-            wanted = QKeySequence(self.settings.push_to_talk or DEFAULT_TALK_KEY)
-            if not event.isAutoRepeat() and wanted.count() and event.key() == wanted[0].key():
+            setting = self.settings.push_to_talk
+            window_key = DEFAULT_TALK_KEY if not setting or setting.startswith("joy") else setting
+            factory = None if self.worker is None else self.worker.factory
+            voice = getattr(factory, "voice_io", None)
+            hooked = voice is not None and voice.talk_button is not None and window_key == setting
+            wanted = QKeySequence(window_key)
+            if not hooked and not event.isAutoRepeat() and wanted.count() and event.key() == wanted[0].key():
                 self.push_to_talk(event.type() == QEvent.Type.KeyPress)
                 return True
         return super().eventFilter(watched, event)

@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QLineEdit,
     QPushButton,
+    QSpinBox,
     QVBoxLayout,
     QWidget,
 )
@@ -46,6 +47,9 @@ FIELD_TITLES: Final = {
     "push_to_talk": "Push-to-talk",
     "audio_output": "Speaker",
     "audio_input": "Microphone",
+    "speech_voice": "Speaking voice",
+    "speech_rate_wpm": "Speaking rate",
+    "speech_volume_pct": "Speech volume",
     "start_with_windows": "Start with Windows",
 }
 VERBOSITY_TITLES: Final = {
@@ -130,6 +134,16 @@ class SettingsDialog(QDialog):
         self.push_to_talk.setPlaceholderText("none; e.g. F13, Space or joy0:button5")
         self.audio_output = self._device_combo(outputs, settings.audio_output)
         self.audio_input = self._device_combo(inputs, settings.audio_input)
+        self.speech_voice = QLineEdit(settings.speech_voice)
+        self.speech_voice.setPlaceholderText("system default; `pitbox voice voices` lists them")
+        self.speech_rate = QSpinBox()
+        self.speech_rate.setRange(80, 400)
+        self.speech_rate.setSuffix(" words/min")
+        self.speech_rate.setValue(settings.speech_rate_wpm)
+        self.speech_volume = QSpinBox()
+        self.speech_volume.setRange(0, 200)
+        self.speech_volume.setSuffix(" %")
+        self.speech_volume.setValue(settings.speech_volume_pct)
         self.start_with_windows = QCheckBox("Start PitBox when I log on")
         self.start_with_windows.setChecked(settings.start_with_windows and autostart.is_supported())
         if not autostart.is_supported():
@@ -145,6 +159,9 @@ class SettingsDialog(QDialog):
             "push_to_talk": self.push_to_talk,
             "audio_output": self.audio_output,
             "audio_input": self.audio_input,
+            "speech_voice": self.speech_voice,
+            "speech_rate_wpm": self.speech_rate,
+            "speech_volume_pct": self.speech_volume,
             "start_with_windows": self.start_with_windows,
         }
         self.error_labels: dict[str, QLabel] = {}
@@ -180,8 +197,10 @@ class SettingsDialog(QDialog):
         layout.addWidget(self.message)
         layout.addWidget(self.buttons)
 
-        for line in (self.pairing, self.push_to_talk):
+        for line in (self.pairing, self.push_to_talk, self.speech_voice):
             line.textChanged.connect(self._revalidate)
+        for spin in (self.speech_rate, self.speech_volume):
+            spin.valueChanged.connect(self._revalidate)
         for combo in (self.adapter, self.verbosity, self.audio_output, self.audio_input):
             combo.currentIndexChanged.connect(self._revalidate)
             if combo.isEditable():
@@ -207,6 +226,9 @@ class SettingsDialog(QDialog):
             "push_to_talk": self.push_to_talk.text(),
             "audio_output": self._device_value(self.audio_output),
             "audio_input": self._device_value(self.audio_input),
+            "speech_voice": self.speech_voice.text(),
+            "speech_rate_wpm": self.speech_rate.value(),
+            "speech_volume_pct": self.speech_volume.value(),
             "start_with_windows": self.start_with_windows.isChecked(),
         }
 

@@ -1,6 +1,8 @@
 """The driver app's voice, put together: the speaking sink on the chosen output, the listener on the
-chosen microphone. Each half works without the other: no synthesiser or output device means calls
-go to the log (`ConsoleSpeechSink`), no microphone means no voice commands, and `problems` says why.
+chosen microphone, and the push-to-talk key or wheel button watched while the sim has the focus.
+Each part works without the others: no synthesiser or output device means calls go to the log
+(`ConsoleSpeechSink`), no microphone means no voice commands, a talk button that cannot be watched
+leaves PitBox's own window key and button; `problems` says why.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from driver_app.speech import ConsoleSpeechSink, SpeechSink
 from driver_app.voice.errors import VoiceError
 from driver_app.voice.listener import VoiceListener
 from driver_app.voice.recognition import Recognition, default_recognizer
+from driver_app.voice.talk_button import TalkButton, watch_talk_button
 
 logger = logging.getLogger(__name__)
 
@@ -29,12 +32,25 @@ def _device(name: str) -> int | str | None:
 class VoiceIO:
     sink: SpeechSink
     listener: VoiceListener | None = None
+    talk_button: TalkButton | None = None
+    """The watched push-to-talk key or wheel button (None: none set, or it could not be watched)."""
     problems: list[str] = field(default_factory=list)
     _closers: list[Callable[[], None]] = field(default_factory=list)
 
     @classmethod
-    def open(cls, *, output: str = "", microphone: str = "", on_heard: Callable[[Recognition], None]) -> VoiceIO:
-        """Speech out on `output` and commands from `microphone` (settings values; "" the defaults)."""
+    def open(
+        cls,
+        *,
+        output: str = "",
+        microphone: str = "",
+        talk_button: str = "",
+        voice: str = "",
+        rate_wpm: int | None = None,
+        volume_pct: int = 100,
+        on_heard: Callable[[Recognition], None],
+    ) -> VoiceIO:
+        """Speech out on `output`, commands from `microphone` while `talk_button` is held (settings
+        values; "" the default devices, and no talk button beyond PitBox's window)."""
         problems: list[str] = []
         closers: list[Callable[[], None]] = []
         sink: SpeechSink
@@ -45,10 +61,15 @@ class VoiceIO:
 
             synthesizer = Synthesizer()
             closers.append(synthesizer.close)
+            try:
+                synthesizer.configure(voice=voice or None, rate_wpm=rate_wpm)
+            except VoiceError as exc:
+                problems.append(f"Speech settings not used: {exc}.")
             player = SpeechPlayer(synthesizer.render("Clear").sample_rate)
             player.open_output(_device(output))
             closers.append(player.close)
             sink = VoiceSpeechSink(synthesizer, player)
+            player.volume = max(0.0, min(2.0, volume_pct / 100))
         except VoiceError as exc:
             problems.append(f"No voice: {exc}. Calls are shown, not spoken.")
             sink = ConsoleSpeechSink()
@@ -60,9 +81,18 @@ class VoiceIO:
         except VoiceError as exc:
             problems.append(f"No voice commands: {exc}.")
             listener = None
+        button = None
+        if listener is not None and talk_button:
+            try:
+                button = watch_talk_button(talk_button, listener.push_to_talk)
+            except VoiceError as exc:
+                problems.append(f"Push-to-talk {talk_button} works only in PitBox's window: {exc}.")
+            else:
+                if button is not None:
+                    closers.insert(0, button.close)
         for problem in problems:
             logger.warning("%s", problem)
-        return cls(sink, listener, problems, closers)
+        return cls(sink, listener, button, problems, closers)
 
     def push_to_talk(self, pressed: bool) -> None:
         if self.listener is not None:

@@ -35,6 +35,10 @@ def test_a_good_pairing_string_and_known_values_are_accepted() -> None:
         ({"verbosity": "chatty"}, "verbosity", "quiet, normal, coaching"),
         ({"push_to_talk": "ctrl+alt+banana"}, "push_to_talk", "wheel button"),
         ({"voice_enabled": "yes"}, "voice_enabled", "true or false"),
+        ({"speech_rate_wpm": 60}, "speech_rate_wpm", "between 80 and 400"),
+        ({"speech_rate_wpm": "fast"}, "speech_rate_wpm", "whole number"),
+        ({"speech_volume_pct": 250}, "speech_volume_pct", "between 0 and 200"),
+        ({"speech_volume_pct": True}, "speech_volume_pct", "whole number"),
         ({"colour": "red"}, "colour", "not a setting"),
     ],
 )
@@ -45,6 +49,11 @@ def test_bad_values_are_refused_with_a_message_naming_the_field(
         validate(values)
     assert set(caught.value.problems) == {field}
     assert words in caught.value.problems[field]
+
+
+def test_speaking_voice_rate_and_volume_are_settings() -> None:
+    settings = validate({"speech_voice": " gmw/en-gb-x-rp ", "speech_rate_wpm": 230, "speech_volume_pct": 60})
+    assert (settings.speech_voice, settings.speech_rate_wpm, settings.speech_volume_pct) == ("gmw/en-gb-x-rp", 230, 60)
 
 
 def test_every_bad_field_is_reported_at_once() -> None:
