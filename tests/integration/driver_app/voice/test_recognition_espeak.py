@@ -25,6 +25,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import logging
 import multiprocessing
 import os
 import wave
@@ -43,6 +44,8 @@ from driver_app.voice.commands import example_phrases, parse_command
 from driver_app.voice.recognition import MODEL_ENV, CommandRecognizer, Recognition, find_vosk_model
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+logger = logging.getLogger(__name__)
 
 VOICES = ("gmw/en-us", "gmw/en", "gmw/en-gb-scotland", "gmw/en-gb-x-rp", "gmw/en-us+f3")
 """pyttsx3 voice ids: American, British, Scottish, Received Pronunciation, and a female variant."""
@@ -297,7 +300,7 @@ def outcomes(renders: dict[tuple[str, str, int], Path], artifacts_dir: Path) -> 
     }
     summary["recognition_ms"] = {"p50": 1000 * float(np.median(times)), "p99": 1000 * float(np.percentile(times, 99))}
     (artifacts_dir / "voice_recognition.json").write_text(json.dumps(summary, indent=2))
-    print(f"\nvoice recognition: {json.dumps(summary)}")
+    logger.info("voice recognition: %s", json.dumps(summary))
     return by_condition
 
 
