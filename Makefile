@@ -18,7 +18,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 # Prerequisites run in the order written (system packages before the venv, venv before tests).
 .NOTPARALLEL:
-.PHONY: venv system-deps demo test lint bench clean distclean
+.PHONY: venv system-deps demo test lint bench dist dist-deps clean distclean
 
 venv: $(VENV_STAMP)
 
@@ -83,6 +83,22 @@ bench: venv
 	done; \
 	[ $$found = 1 ] || echo "no benchmarks in tests/bench/"; \
 	exit $$status
+
+# The executable bundle (build.spec, PyInstaller one-folder): $(DIST_DIR)/pitbox/pitbox and pitbox-relay
+# (PitBox.exe and pitbox-relay.exe in $(DIST_DIR)/PitBox on Windows, see installer/README.md).
+# Check it with `$(DIST_DIR)/pitbox/pitbox --self-test`.
+DIST_DIR ?= dist
+DIST_WORK_DIR ?= build/pyinstaller
+
+# PyInstaller comes from pyproject.toml's `dist` extra.
+dist-deps: venv
+	@$(VENV_PY) -c 'import PyInstaller' 2>/dev/null || $(VENV_PY) -m pip install --quiet -e ".[dist]"
+
+dist: dist-deps
+	$(VENV_PY) -m PyInstaller --noconfirm --log-level WARN --distpath "$(DIST_DIR)" --workpath "$(DIST_WORK_DIR)" build.spec
+	@$(VENV_PY) -c 'import os, sys; root = sys.argv[1]; \
+	  size = sum(os.lstat(os.path.join(d, f)).st_size for d, _, fs in os.walk(root) for f in fs); \
+	  print(f"bundle: {root}, {size / 1e6:.1f} MB unpacked")' "$(DIST_DIR)/pitbox"
 
 # Build output, caches and test artifacts; `make distclean` also removes the venv.
 clean:

@@ -244,8 +244,9 @@ def _load_builtin() -> None:
     if _builtin_loaded:
         return
     _builtin_loaded = True
-    from adapters import demo, ibt, iracing
+    from adapters import demo, f1udp, ibt, iracing
 
     iracing.register_adapter()
     ibt.register_adapter()
     demo.register_adapter()
+    f1udp.register_adapter()

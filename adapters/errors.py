@@ -33,3 +33,12 @@ class PitCommandError(AdapterError):
 
 class TrackModelError(AdapterError):
     """A track model file in `assets/` is missing or malformed."""
+
+
+class UnknownPacketFormatError(TelemetryFormatError):
+    """A datagram is in a packet format the adapter does not read (a game year or UDP format setting
+    it does not know); `packet_format` says which."""
+
+    def __init__(self, message: str, packet_format: int) -> None:
+        super().__init__(message)
+        self.packet_format = packet_format

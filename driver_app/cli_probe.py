@@ -1,5 +1,8 @@
 """`pitbox probe [--test-file PATH] [--json]`: attach to iRacing once and show what it publishes.
 
+(`pitbox probe --sim f1 --listen HOST:PORT` listens for EA SPORTS F1 UDP telemetry instead: see
+`driver_app.cli_probe_f1`.)
+
 Connects through the live iRacing adapter (to the running sim on Windows, or to a memory image
 file with `--test-file`, which is how it runs elsewhere), reads the newest tick, and prints the
 session (track, car, session type, drivers with class and team, classes) and that frame in model
@@ -26,8 +29,10 @@ from rich.console import Console
 from rich.table import Table
 
 from adapters.errors import AdapterError
+from adapters.f1udp import DEFAULT_LISTEN
 from adapters.iracing import IRacingAdapter
 from adapters.model import CHANNELS, SessionInfo, TelemetryFrame, json_ready
+from driver_app.cli_args import at_least_one, non_negative
 
 PROG = "pitbox probe"
 
@@ -63,14 +68,33 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
         help="read this iRacing memory image instead of the running sim (how probe runs off Windows)",
     )
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of tables")
+    f1 = parser.add_argument_group("EA SPORTS F1 (--sim f1)")
+    parser.add_argument(
+        "--sim", choices=["iracing", "f1"], default="iracing", help="which sim to probe (default: iracing)"
+    )
+    f1.add_argument(
+        "--listen",
+        metavar="HOST:PORT",
+        help="UDP address to listen on (default 0.0.0.0:20777; port 0 picks a free one)",
+    )
+    f1.add_argument(
+        "--duration",
+        metavar="S",
+        type=non_negative,
+        default=5.0,
+        help="seconds to listen (default 5; 0: until Ctrl+C)",
+    )
+    f1.add_argument("--count", metavar="N", type=at_least_one, help="stop after N datagrams")
+    f1.add_argument("--record", metavar="FILE", help="also write every datagram to FILE (read it with pitbox replay)")
 
 
 def add_parser(subparsers: Any) -> None:
     """Register `probe` on the `pitbox` command's subparsers."""
     parser = subparsers.add_parser(
         "probe",
-        help="attach to iRacing once: session, drivers and the newest frame",
-        description="Attach to iRacing (or a memory image) once and print the session and the newest frame.",
+        help="attach to iRacing once (or listen for F1 telemetry): session, drivers and the newest frame",
+        description="Attach to iRacing (or a memory image) once and print the session and the newest frame; "
+        "with --sim f1, listen for EA SPORTS F1 UDP telemetry and print what arrives.",
     )
     _add_arguments(parser)
     parser.set_defaults(run=run)
@@ -93,6 +117,19 @@ def probe(test_file: Path | None) -> ProbeResult | None:
 
 
 def run(args: argparse.Namespace) -> int:
+    f1_only = [flag for flag, given in (("--listen", args.listen), ("--record", args.record), ("--count", args.count))
+               if given is not None]  # fmt: skip
+    if args.sim == "f1":
+        if args.test_file is not None:
+            print(f"{PROG}: --test-file is for iRacing memory images, not --sim f1", file=sys.stderr)
+            return 1
+        from driver_app.cli_probe_f1 import run_f1  # here, not at the top: it imports this module
+
+        args.listen = args.listen if args.listen is not None else DEFAULT_LISTEN
+        return run_f1(args)
+    if f1_only:
+        print(f"{PROG}: {', '.join(f1_only)}: only with --sim f1", file=sys.stderr)
+        return 1
     test_file: Path | None = args.test_file
     try:
         result = probe(test_file)
@@ -111,7 +148,7 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(json_ready(result.to_dict()), allow_nan=False))
     else:
-        _print_tables(Console(), result)
+        print_tables(Console(), result)
     return 0
 
 
@@ -167,7 +204,7 @@ def _print_session(console: Console, info: SessionInfo) -> None:
     console.print(drivers)
 
 
-def _print_tables(console: Console, result: ProbeResult) -> None:
+def print_tables(console: Console, result: ProbeResult) -> None:
     console.print(f"source: {result.source}")
     if result.session is not None:
         _print_session(console, result.session)

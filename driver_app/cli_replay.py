@@ -1,5 +1,8 @@
 """`pitbox replay FILE.ibt`: the session and lap table of an iRacing recording.
 
+FILE may also be a PitBox UDP recording of EA SPORTS F1 telemetry (`pitbox probe --sim f1 --record`),
+recognised by its first bytes; everything below works on it the same way.
+
 Prints the session (track, car, driver, session type) and one row per lap (lap, time, kind, fuel
 used, top speed) with rich, or one JSON object with `--json`:
 `{"session": {...}, "laps": [{"lap", "time_s", "kind", "fuel_used_l", "top_speed_mps", ...}]}`.
@@ -29,7 +32,9 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from adapters.errors import AdapterError
+from adapters.datagrams import is_recording
+from adapters.errors import AdapterError, TelemetryFormatError
+from adapters.f1udp import replay_recording
 from adapters.ibt import DEFAULT_CHUNK_RECORDS, IbtFile
 from adapters.laps import Lap, split_laps
 from adapters.model import FrameBlock, SessionInfo, json_ready
@@ -50,10 +55,11 @@ PROGRESS_MIN_RECORDS = 2 * DEFAULT_CHUNK_RECORDS
 def add_parser(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "replay",
-        help="read an iRacing .ibt recording: session and lap table",
-        description="Read an iRacing .ibt recording and print its session and lap table.",
+        help="read an iRacing .ibt recording (or an F1 UDP recording): session and lap table",
+        description="Read an iRacing .ibt recording (or a PitBox recording of F1 UDP telemetry) and print its "
+        "session and lap table.",
     )
-    parser.add_argument("file", help="path to an .ibt file")
+    parser.add_argument("file", help="path to an .ibt file, or an F1 UDP recording from pitbox probe --record")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of tables")
     parser.add_argument(
         "--strategy", action="store_true", help="add the fuel, pace and tyre picture (strategy engine on the recording)"
@@ -267,12 +273,22 @@ def _print_laps(console: Console, laps: list[Lap]) -> None:
     console.print(table)
 
 
+def _read_f1(path: str) -> tuple[SessionInfo, FrameBlock, float]:
+    replay = replay_recording(path)
+    if replay.session is None:
+        raise TelemetryFormatError(f"{path}: no F1 session packet in this recording (nothing to describe)")
+    return replay.session, replay.block, replay.duration_s
+
+
 def run(args: argparse.Namespace) -> int:
     try:
-        with IbtFile(args.file) as ibt:
-            info = ibt.session_info
-            block = _read(ibt, show_progress=sys.stderr.isatty())
-            duration_s = ibt.duration_s
+        if is_recording(args.file):
+            info, block, duration_s = _read_f1(args.file)
+        else:
+            with IbtFile(args.file) as ibt:
+                info = ibt.session_info
+                block = _read(ibt, show_progress=sys.stderr.isatty())
+                duration_s = ibt.duration_s
     except AdapterError as exc:
         print(f"pitbox replay: {exc}", file=sys.stderr)
         return 1

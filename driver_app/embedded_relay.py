@@ -53,6 +53,7 @@ class EmbeddedRelay:
             state_path=directory / "state.json",
             dashboard_port=0,
             maps_dir=directory / "track-maps",
+            video_dir=directory / "video",  # the driver app's clips and segments, for the team page
         )
         server = RelayServer(store, spool, options=options, relay_name="PitBox embedded relay", roster=store.roster)
         await server.start()

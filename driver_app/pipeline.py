@@ -7,19 +7,31 @@ resends while the relay is away. It listens to the relay for handoff requests, t
 remote coaching. It survives the sim starting and stopping (the adapter reconnects) and reports
 what happens as `PipelineEvent`s to a callback (the tray app turns them into Qt signals; the demo
 prints them). Time comes from `clock` (monotonic seconds), so tests can drive it.
+
+Video (`set_video`): with a `VideoConfig` in the config, switching video on starts a
+`driver_app.video.recorder.VideoRecorder` (its own threads: capture, encode, clips). The pipeline
+keeps it fed with what only the pipeline knows: the session time of each read (so video frames
+carry the telemetry's clock) and a ring of recent frames (the telemetry saved with a clip). Clips
+come from the voice command "clip that", the tray's "Save clip" (`save_clip`) and incidents the
+copilot records; finished segments and clips go to the relay's dashboard site through a
+`VideoUploader` task on this loop. Without a `VideoConfig` (the headless demo, tests) the switch is
+remembered and nothing is recorded.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import enum
+import functools
 import logging
 import math
+import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import numpy as np
 
@@ -33,11 +45,17 @@ from coaching.copilot import Copilot
 from coaching.messages import Call, Message, Priority, Verbosity
 from driver_app.coach_files import copilot_files
 from driver_app.speech import ConsoleSpeechSink, SpeechSink
+from driver_app.video.telemetry_window import TelemetryRing
 from driver_app.voice.assistant import Action, CarView, Reply, answer
 from driver_app.voice.commands import Command
 from relay.client import RelayClient
 from relay.protocol import Envelope, MessageType
 from strategy.live import LiveStrategy, StrategySnapshot
+
+if TYPE_CHECKING:  # the video modules load av and OpenCV: imported when video starts
+    from driver_app.video.config import VideoConfig
+    from driver_app.video.recorder import RecorderEvent, VideoRecorder
+    from driver_app.video.uploader import UploadJob, VideoUploader
 
 logger = logging.getLogger(__name__)
 
@@ -56,6 +74,8 @@ TEAM_PRIORITY: Final = {
     "normal": Priority.REGULAR,
     "low": Priority.REGULAR,
 }
+VIDEO_UPLOAD_FLUSH_S: Final = 3.0
+"""How long stopping waits for video uploads in flight."""
 
 
 class RelayState(enum.Enum):
@@ -123,6 +143,29 @@ class ClipRequested:
 
 
 @dataclass(frozen=True, slots=True)
+class ClipSaved:
+    """A clip and its telemetry window were saved (and queued for the relay when video is shared)."""
+
+    clip_id: str
+    path: Path
+    telemetry_path: Path
+    start_s: float
+    end_s: float
+    """The clip's span in session time."""
+    source: str
+    complete: bool
+    """False when the video did not cover the whole window (capture began late or ended early)."""
+
+
+@dataclass(frozen=True, slots=True)
+class VideoStatus:
+    """Video recording started or stopped; `text` says why when it stopped by itself or failed."""
+
+    recording: bool
+    text: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class HandoffPrompt:
     """A handoff for this car changed (requested, accepted, rejected, completed, cancelled)."""
 
@@ -163,6 +206,8 @@ PipelineEvent = (
     | HandoffPrompt
     | VoiceCommandHandled
     | ClipRequested
+    | ClipSaved
+    | VideoStatus
     | TeamMessageReceived
     | LiveValues
 )
@@ -181,6 +226,10 @@ class PipelineConfig:
     spill_dir: Path | None = None
     """Where unacknowledged telemetry spills to disk beyond the memory buffer (None: memory only)."""
     poll_s: float = POLL_S
+    video: VideoConfig | None = None
+    """How to record when video is switched on (None: the switch is remembered, nothing is recorded)."""
+    video_upload_url: str | None = None
+    """The relay's dashboard site that takes video uploads (None: the relay's port + 1)."""
 
 
 @dataclass(slots=True)
@@ -244,6 +293,12 @@ class Pipeline:
         self._newest_frame: TelemetryFrame | None = None
         self._last_spoken = ""
         """The last thing said to the driver ("repeat that")."""
+        self.video: VideoRecorder | None = None
+        """The recorder while video runs."""
+        self.telemetry_ring: TelemetryRing | None = None
+        self.video_uploader: VideoUploader | None = self._video_uploader()
+        self._stopping_videos: list[VideoRecorder] = []
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     # ---------------------------------------------------------------- control (from the app)
 
@@ -262,7 +317,33 @@ class Pipeline:
         self.speech.set_muted(self.muted or not enabled)
 
     def set_video(self, enabled: bool) -> None:
-        self.video_enabled = enabled  # the video issue starts and stops capture on this
+        """Video on or off. With a `VideoConfig`, on starts recording (a `VideoError` leaves it off)."""
+        if self.config.video is None:
+            self.video_enabled = enabled
+            return
+        if enabled and self.video is None:
+            self._start_video(self.config.video)
+        elif not enabled and self.video is not None:
+            self._stop_video()
+        self.video_enabled = self.video is not None
+
+    def configure_video(self, config: VideoConfig | None) -> None:
+        """New video settings: a running recorder restarts with them (a `VideoError` leaves video off)."""
+        was_on = self.video_enabled
+        if self.video is not None:
+            self._stop_video()
+        self.config = dataclasses.replace(self.config, video=config)
+        self.video_enabled = False
+        self.set_video(was_on)
+
+    def save_clip(self, source: str = "menu") -> str | None:
+        """A clip of the seconds around now (the tray's "Save clip", voice "clip that"); its id, None when
+        video is not recording. The clip is saved once the seconds after now have been captured."""
+        self._emit(ClipRequested(self.copilot_time(), source))
+        if self.video is None:
+            return None
+        at_s = self.copilot_time() if self._newest_frame is not None else None
+        return self._request_clip(self.video, source, at_s, "")
 
     def set_verbosity(self, verbosity: Verbosity) -> None:
         self.copilot.verbosity = verbosity
@@ -323,7 +404,9 @@ class Pipeline:
         elif action is Action.TALK:
             self.set_verbosity(Verbosity.COACHING)
         elif action is Action.CLIP:
-            self._emit(ClipRequested(self.copilot_time(), "voice"))
+            clip_id = self.save_clip("voice")
+            if clip_id is None and self.config.video is not None:
+                raise RuntimeError("video is off")
 
     def _tell_team(self, text: str, priority: str) -> None:
         if self.relay is not None:
@@ -341,9 +424,11 @@ class Pipeline:
     # ---------------------------------------------------------------- the loop
 
     async def run(self, stop: asyncio.Event) -> None:
+        self._loop = asyncio.get_running_loop()
         if self.relay is not None:
             self.relay.start()
         listener = asyncio.create_task(self._listen()) if self.relay is not None else None
+        uploads = asyncio.create_task(self.video_uploader.run()) if self.video_uploader is not None else None
         self._report_status()
         try:
             while not stop.is_set():
@@ -353,6 +438,7 @@ class Pipeline:
             self._flush_batch(force=True)
             self.copilot.finish()
             self._new_laps()
+            await self._close_video(uploads)
             if listener is not None:
                 listener.cancel()
                 await asyncio.gather(listener, return_exceptions=True)
@@ -383,6 +469,10 @@ class Pipeline:
     def _process(self, frames: list[TelemetryFrame]) -> None:
         self.stats.frames_produced += len(frames)
         block = FrameBlock.from_frames(frames)
+        video = self.video
+        if video is not None and self.telemetry_ring is not None:
+            video.note_time(frames[-1].session_time_s)  # first: the read's moment, for the video clock
+            self.telemetry_ring.extend(block.frames)
         for frame in frames:
             self.strategy.on_frame(frame)
         for call in self.copilot.process(block):
@@ -391,6 +481,9 @@ class Pipeline:
             if call.message.priority is not Priority.SPOTTER:
                 self._last_spoken = call.message.text
             self._emit(CallMade(call))
+        for incident in self.copilot.drain_incidents():
+            if video is not None and video.running:
+                self._request_clip(video, f"incident:{incident.kind}", incident.t, incident.detail)
         self._new_laps()
         if self.relay is not None:
             self._pending = np.concatenate((self._pending, block.frames))
@@ -543,6 +636,111 @@ class Pipeline:
     def copilot_time(self) -> float:
         """The session time of the newest frame (messages from the relay are stamped with it)."""
         return self._newest_t
+
+    # ---------------------------------------------------------------- video
+
+    def _video_uploader(self) -> VideoUploader | None:
+        relay = self.relay
+        if self.config.video is None or relay is None:
+            return None
+        from driver_app.video.uploader import VideoUploader, upload_base_url
+
+        base_url = self.config.video_upload_url or upload_base_url(relay.url)
+        if base_url.startswith("https://") and not self.config.relay_fingerprint:
+            logger.warning("video uploads need the relay's certificate fingerprint (pair again): not uploading")
+            return None
+        return VideoUploader(
+            base_url,
+            self.config.relay_token,
+            car_id=lambda: relay.car_id,
+            fingerprint_sha256=self.config.relay_fingerprint,
+            on_done=self._upload_done,
+        )
+
+    def _request_clip(self, video: VideoRecorder, source: str, at_s: float | None, detail: str) -> str | None:
+        from driver_app.video.errors import VideoError
+
+        try:
+            return video.request_clip(source, at_s=at_s, detail=detail)
+        except VideoError as exc:  # the recorder is stopping
+            logger.info("no clip for %s: %s", source, exc)
+            return None
+
+    def _start_video(self, config: VideoConfig) -> None:
+        from driver_app.video.recorder import VideoRecorder
+
+        self.telemetry_ring = TelemetryRing()
+        relay = self.relay
+        recorder = VideoRecorder(
+            config,
+            telemetry=self.telemetry_ring,
+            uploader=self.video_uploader,
+            car_id=(lambda: relay.car_id) if relay is not None else (lambda: None),
+        )
+        recorder.on_event = functools.partial(self._on_video_event, recorder)
+        recorder.start()  # raises VideoError: video stays off
+        self.video = recorder
+        self._emit(VideoStatus(True))
+
+    def _stop_video(self, text: str = "") -> None:
+        """Stop recording without blocking the loop (the recorder finishes its clips on its own thread)."""
+        recorder, self.video = self.video, None
+        self.video_enabled = False
+        if recorder is None:
+            return
+        self._stopping_videos = [r for r in self._stopping_videos if r.running]
+        self._stopping_videos.append(recorder)
+        threading.Thread(target=recorder.stop, name="pitbox-video-stop", daemon=True).start()
+        self._emit(VideoStatus(False, text))
+
+    def _on_video_event(self, recorder: VideoRecorder, event: RecorderEvent) -> None:
+        """From the recorder's threads: handled on the loop (or at once before the loop runs)."""
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            self._video_event(recorder, event)
+        else:
+            loop.call_soon_threadsafe(self._video_event, recorder, event)
+
+    def _video_event(self, recorder: VideoRecorder, event: RecorderEvent) -> None:
+        from driver_app.video.recorder import ClipSaved as RecorderClipSaved
+
+        if isinstance(event, RecorderClipSaved):
+            clip = event.clip
+            self._emit(
+                ClipSaved(
+                    clip.clip_id,
+                    clip.path,
+                    clip.telemetry_path,
+                    clip.start_s,
+                    clip.end_s,
+                    clip.source,
+                    clip.complete,
+                )
+            )
+        elif event.stopped:
+            if recorder is self.video:
+                self._stop_video(event.text)
+        else:
+            logger.warning("video: %s", event.text)
+            self._emit(VideoStatus(self.video is not None, event.text))
+
+    def _upload_done(self, job: UploadJob, ok: bool) -> None:
+        from driver_app.video.recorder import upload_finished
+
+        upload_finished(job, ok, None if self.video is None else self.video.replay)
+
+    async def _close_video(self, uploads: asyncio.Task[None] | None) -> None:
+        """At the end of `run`: stop recording (clips finish), give uploads a moment, stop the uploader."""
+        recorder, self.video = self.video, None
+        stopping = [r for r in (*self._stopping_videos, recorder) if r is not None]
+        self._stopping_videos = []
+        for video in stopping:
+            await asyncio.to_thread(video.stop)
+        if uploads is not None:
+            if self.video_uploader is not None and not uploads.done():
+                await self.video_uploader.wait_idle(VIDEO_UPLOAD_FLUSH_S)
+            uploads.cancel()
+            await asyncio.gather(uploads, return_exceptions=True)
 
     # ---------------------------------------------------------------- set-up
 

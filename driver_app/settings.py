@@ -22,6 +22,10 @@ from typing import Any, Final
 import platformdirs
 
 from adapters import base
+from adapters.f1udp import DEFAULT_LISTEN
+from driver_app.udp_listener import parse_listen_address
+from driver_app.video.capture import CaptureTarget
+from driver_app.video.presets import ENCODER_NAMES, RESOLUTIONS
 from driver_app.voice.talk_button import TalkButtonError, parse_binding
 from relay.auth import decode_pairing
 from relay.errors import PairingError
@@ -29,7 +33,15 @@ from relay.errors import PairingError
 logger = logging.getLogger(__name__)
 
 VERBOSITIES: Final = ("quiet", "normal", "coaching")
-INT_RANGES: Final = {"speech_rate_wpm": (80, 400), "speech_volume_pct": (0, 200)}
+INT_RANGES: Final = {
+    "speech_rate_wpm": (80, 400),
+    "speech_volume_pct": (0, 200),
+    "video_fps": (5, 60),
+    "video_segment_s": (1, 30),
+    "video_clip_before_s": (0, 60),
+    "video_clip_after_s": (0, 60),
+}
+VIDEO_UPLOADS: Final = ("all", "clips", "none")
 
 
 class DriverAppError(Exception):
@@ -50,6 +62,8 @@ class Settings:
     """The relay's pairing string from `pitbox-relay invite` (empty: no relay, nothing streamed)."""
     adapter: str = "auto"
     """"auto" (a running sim, else the demo) or an adapter's name."""
+    f1_listen: str = DEFAULT_LISTEN
+    """Where the F1 adapter listens for the game's UDP telemetry, "HOST:PORT" (the game sends to port 20777)."""
     verbosity: str = "normal"
     coach_muted: bool = False
     voice_enabled: bool = True
@@ -65,6 +79,25 @@ class Settings:
     speech_volume_pct: int = 100
     """Speech volume, percent of the rendered level (0-200)."""
     start_with_windows: bool = False
+    video_target: str = ""
+    """What to capture: "" or "monitor" (the primary monitor), "monitor:N", "region:LEFT,TOP,W,H"
+    (pixels), or "window:TITLE" (the window whose title contains TITLE, e.g. "window:iRacing.com Simulator")."""
+    video_resolution: str = "720p"
+    """The largest encoded size: 480p, 720p, 900p, 1080p or 1440p (the capture's aspect ratio is kept)."""
+    video_fps: int = 30
+    """Frames per second captured and encoded (5-60)."""
+    video_segment_s: int = 4
+    """Length of each video segment in seconds (1-30): the unit kept, uploaded and cut into clips."""
+    video_encoder: str = "auto"
+    """"auto" (NVENC, Quick Sync or AMF when present, else x264) or one of those encoders by name."""
+    video_overlay: bool = True
+    """Burn speed, gear and pedal inputs into saved clips."""
+    video_upload: str = "all"
+    """Share with the team's relay: "all" (live segments and clips), "clips", or "none"."""
+    video_clip_before_s: int = 10
+    """Seconds of video a clip keeps before its moment (0-60)."""
+    video_clip_after_s: int = 10
+    """Seconds of video a clip keeps after its moment (0-60)."""
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -107,6 +140,12 @@ def validate(values: Mapping[str, Any], base_settings: Settings | None = None) -
         names = {spec.name for spec in base.registered()} | {"auto"}
         if adapter not in names:
             problems["adapter"] = f"unknown sim {adapter!r}; choose one of {', '.join(sorted(names))}"
+    f1_listen = changes.get("f1_listen")
+    if f1_listen is not None:
+        try:
+            parse_listen_address(f1_listen)
+        except ValueError as exc:
+            problems["f1_listen"] = f"{exc}; use HOST:PORT, such as {DEFAULT_LISTEN}"
     verbosity = changes.get("verbosity")
     if verbosity is not None and verbosity not in VERBOSITIES:
         problems["verbosity"] = f"must be one of {', '.join(VERBOSITIES)}"
@@ -118,6 +157,21 @@ def validate(values: Mapping[str, Any], base_settings: Settings | None = None) -
             problems["push_to_talk"] = (
                 "use a key (F1..F24, A..Z, 0..9, Space, CapsLock) or a wheel button like joy0:button5"
             )
+    target = changes.get("video_target")
+    if target is not None:
+        try:
+            CaptureTarget.parse(target)
+        except ValueError as exc:
+            problems["video_target"] = str(exc)
+    resolution = changes.get("video_resolution")
+    if resolution is not None and resolution not in RESOLUTIONS:
+        problems["video_resolution"] = f"must be one of {', '.join(RESOLUTIONS)}"
+    encoder = changes.get("video_encoder")
+    if encoder is not None and encoder not in ENCODER_NAMES:
+        problems["video_encoder"] = f"must be one of {', '.join(ENCODER_NAMES)}"
+    upload = changes.get("video_upload")
+    if upload is not None and upload not in VIDEO_UPLOADS:
+        problems["video_upload"] = f"must be one of {', '.join(VIDEO_UPLOADS)}"
     if problems:
         raise SettingsError(problems)
     return dataclasses.replace(current, **changes)

@@ -32,6 +32,7 @@ from relay.errors import RelayError
 from relay.protocol import Envelope, MessageType, ProtocolError, Role, decode_message, encode_message
 
 PROG = "pitbox-relay"
+MIB = 1024 * 1024
 DEFAULT_PORT = 8765
 CLI_USER = "pitbox-relay cli"
 logger = logging.getLogger(__name__)
@@ -81,6 +82,16 @@ def build_parser() -> argparse.ArgumentParser:
         "--dashboard-port", type=int, help="port of the team dashboard in the browser (default: the relay's + 1)"
     )
     serve.add_argument("--no-dashboard", action="store_true", help="do not serve the team dashboard")
+    serve.add_argument(
+        "--no-video", action="store_true", help="do not accept the drivers' video (segments and clips) on the dashboard"
+    )
+    serve.add_argument(
+        "--video-segments-mb", type=_megabytes, default=2048, help="MB of rolling video segments kept (default 2048)"
+    )
+    serve.add_argument(
+        "--video-clips-mb", type=_megabytes, default=1024, help="MB of clips and their telemetry kept (default 1024)"
+    )
+    serve.add_argument("--video-max-upload-mb", type=_megabytes, default=256, help="largest video upload (default 256)")
     serve.add_argument("--spool-key-env", default="PITBOX_SPOOL_KEY", help="variable with a 64-hex-digit key")
 
     invite = sub.add_parser("invite", help="make a pairing string for a driver, engineer or viewer")
@@ -203,6 +214,10 @@ async def _serve(args: argparse.Namespace, data_dir: Path) -> int:
         record_dir=None if args.no_record else data_dir / "recordings",
         dashboard_port=None if args.no_dashboard else _dashboard_port(args),
         maps_dir=data_dir / "track-maps",
+        video_dir=None if args.no_video else data_dir / "video",
+        video_segment_budget_bytes=args.video_segments_mb * MIB,
+        video_clip_budget_bytes=args.video_clips_mb * MIB,
+        video_max_upload_bytes=args.video_max_upload_mb * MIB,
     )
     server = RelayServer(
         store,
@@ -256,6 +271,17 @@ async def _serve(args: argparse.Namespace, data_dir: Path) -> int:
         with contextlib.suppress(OSError):
             _runtime_path(data_dir).unlink()
     return 0
+
+
+def _megabytes(text: str) -> int:
+    """A positive whole number of megabytes (MiB), for argparse."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of MB") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError("must be at least 1 MB")
+    return value
 
 
 def _dashboard_port(args: argparse.Namespace) -> int:

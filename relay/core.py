@@ -12,6 +12,10 @@ reads. Anything else is answered with a typed `error`; repeated abuse closes the
 reason. Telemetry batches are routed on their header: subscribers at the full rate get the bytes
 the driver sent (encoded once, the same object for everyone); subscribers at a lower rate get the
 newest frame of each car at their rate, encoded once per rate and codec.
+
+Video travels beside the core: drivers upload it to the dashboard site over HTTPS; once a video is
+stored, the server has the core announce it (`announce_video`: `video_segment_ready` to everyone and
+the spool), and clients that sign in later are told about the newest stored videos of each car.
 """
 
 from __future__ import annotations
@@ -41,6 +45,7 @@ from relay.protocol import (
     encode_batch,
     encode_message,
     error_message,
+    validate_data,
 )
 
 logger = logging.getLogger(__name__)
@@ -75,6 +80,8 @@ Authenticator = Callable[[str], IdentityLike | None]
 PlanProposer = Callable[[int, dict[str, Any], dict[str, Any]], dict[str, Any] | None]
 CATCH_UP_MESSAGES: Final = 50
 """Team messages a client gets when it signs in (the newest ones it may see)."""
+CATCH_UP_VIDEOS: Final = 20
+"""Stored videos per car a client is told about when it signs in (the newest ones)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -236,6 +243,8 @@ class RelayCore:
         self.stint_plans: dict[int | None, dict[str, Any]] = {}
         """The newest `stint_plan` message data per car: proposed (approved False) or approved."""
         self.counters: dict[str, int] = {"batches": 0, "duplicates": 0, "auth_failures": 0, "errors": 0, "frames": 0}
+        self.videos: dict[tuple[int, str], dict[str, Any]] = {}
+        """`video_segment_ready` data of the videos the relay stores, oldest first (newest CATCH_UP_VIDEOS per car)."""
         self._latest: dict[int, FrameBlock] = {}
         self._latest_s: dict[int, float] = {}
         self._groups: dict[tuple[float, str], _RateGroup] = {}
@@ -340,6 +349,33 @@ class RelayCore:
         if envelope.type is MessageType.AI_COACHING:
             return self._on_ai_coaching(envelope, sender)
         raise ProtocolError(ErrorCode.FORBIDDEN, f"the relay does not inject {envelope.type.value}")
+
+    def announce_video(self, data: dict[str, Any], now_s: float) -> list[Action]:
+        """The relay stored a video a driver uploaded: tell every signed-in client (and, through the
+        spool, the sinks), and keep it for the catch-up of clients that sign in later.
+
+        `data` is a `video_segment_ready` message's data (ProtocolError when it is not valid)."""
+        envelope = Envelope(MessageType.VIDEO_SEGMENT_READY, self._new_id("v"), dict(data))
+        text = encode_message(envelope)
+        self.remember_video(data)
+        car_id = int(data["car_id"])
+        key = f"v:{car_id}:{data['segment_id']}:{envelope.id}"
+        return [Persist(key, "control", car_id, text.encode()), *self._broadcast_raw(text)]
+
+    def remember_video(self, data: dict[str, Any]) -> None:
+        """Keep a stored video for the catch-up without announcing it (a restarted relay's store)."""
+        validate_data(MessageType.VIDEO_SEGMENT_READY, data)
+        car_id = int(data["car_id"])
+        key = (car_id, str(data["segment_id"]))
+        self.videos.pop(key, None)
+        self.videos[key] = dict(data)
+        of_car = [k for k in self.videos if k[0] == car_id]
+        for old in of_car[: max(0, len(of_car) - CATCH_UP_VIDEOS)]:
+            del self.videos[old]
+
+    def forget_video(self, car_id: int, segment_id: str) -> None:
+        """A stored video was removed (rotation): new clients are no longer told about it."""
+        self.videos.pop((car_id, segment_id), None)
 
     def tick(self, now_s: float) -> list[Action]:
         """Time passes: authentication timeouts, and conflated telemetry for lower-rate subscribers."""
@@ -511,7 +547,7 @@ class RelayCore:
         actions = [
             Send(client.client_id, encode_message(Envelope(MessageType.AUTHENTICATION_RESULT, envelope.id, data)))
         ]
-        # Catch up: open handoffs and the newest session and strategy of every car.
+        # Catch up: open handoffs, the newest session, strategy and plan of every car, stored videos.
         for handoff in self.handoffs.values():
             if handoff.open:
                 actions.append(Send(client.client_id, self._handoff_message(handoff)))
@@ -523,6 +559,8 @@ class RelayCore:
             actions.append(Send(client.client_id, encode_message(message)))
         for plan in self.stint_plans.values():
             actions.append(Send(client.client_id, encode_message(Envelope(MessageType.STINT_PLAN, "", plan))))
+        for video in self.videos.values():
+            actions.append(Send(client.client_id, encode_message(Envelope(MessageType.VIDEO_SEGMENT_READY, "", video))))
         mine = [m for m in self.messages.values() if _may_read(m, identity)]
         for team_message in mine[-CATCH_UP_MESSAGES:]:
             text = encode_message(Envelope(MessageType.TEAM_MESSAGE, "", team_message.to_data()))

@@ -40,3 +40,11 @@ class CircuitOpenError(SinkError):
 
 class RecorderError(RelayError):
     """A session recording cannot be written (file error, write after close, unusable batches)."""
+
+
+class VideoError(RelayError):
+    """A video or its telemetry is refused: bad car or segment id, bad time window, not an MP4, not JSON."""
+
+
+class VideoTooLargeError(VideoError):
+    """An upload is larger than the relay accepts."""

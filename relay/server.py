@@ -62,6 +62,14 @@ from relay.protocol import (
 from relay.recorder import SessionRecorder
 from relay.stint_proposal import propose_stint_plan
 from relay.team_view import TeamView
+from relay.video_store import (
+    DEFAULT_CLIP_BUDGET_BYTES,
+    DEFAULT_MAX_UPLOAD_BYTES,
+    DEFAULT_SEGMENT_BUDGET_BYTES,
+    VideoItem,
+    VideoStore,
+)
+from relay.video_web import VideoRoutes
 from relay.web import DashboardSite, RelayEndpoint
 
 logger = logging.getLogger(__name__)
@@ -114,6 +122,14 @@ class ServerOptions:
     """Port of the team dashboard (HTTPS with the relay's certificate; 0: any free port; None: no dashboard)."""
     maps_dir: Path | None = None
     """Where track maps learned from the cars' laps are cached, one file per track (None: not kept)."""
+    video_dir: Path | None = None
+    """Where the drivers' uploaded video segments and clips are kept (None: no video; needs the dashboard)."""
+    video_segment_budget_bytes: int = DEFAULT_SEGMENT_BUDGET_BYTES
+    """Bytes of rolling segments kept (all cars together); the oldest go first."""
+    video_clip_budget_bytes: int = DEFAULT_CLIP_BUDGET_BYTES
+    """Bytes of clips (and their telemetry) kept (all cars together); the oldest go first."""
+    video_max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES
+    """Largest video a driver may upload."""
 
 
 def is_loopback(host: str) -> bool:
@@ -203,6 +219,18 @@ class RelayServer:
         self.relay_name = relay_name
         self.team_view = TeamView(self.options.maps_dir)
         self.dashboard: DashboardSite | None = None
+        self.videos: VideoStore | None = None
+        video: VideoRoutes | None = None
+        if self.options.dashboard_port is not None and self.options.video_dir is not None:
+            self.videos = VideoStore(
+                self.options.video_dir,
+                segment_budget_bytes=self.options.video_segment_budget_bytes,
+                clip_budget_bytes=self.options.video_clip_budget_bytes,
+                max_upload_bytes=self.options.video_max_upload_bytes,
+            )
+            for item in reversed(self.videos.items()):  # oldest first: new clients catch up on the newest
+                self.core.remember_video(item.announcement())
+            video = VideoRoutes(self.videos, self._video_changed)
         if self.options.dashboard_port is not None:
             self.dashboard = DashboardSite(
                 self.team_view,
@@ -212,6 +240,7 @@ class RelayServer:
                 port=self.options.dashboard_port,
                 ssl_context=self.options.ssl_context,
                 attempts=self.attempts,
+                video=video,
             )
         self._viewed_session: dict[int, dict[str, Any]] = {}
         self.spool = spool
@@ -434,6 +463,14 @@ class RelayServer:
         if session is not None:
             self.team_view.on_session(frames.car_id, session)
         self.team_view.feed(frames.car_id, frames.block)
+
+    def _video_changed(self, stored: VideoItem | None, removed: Sequence[VideoItem]) -> None:
+        """The video store changed (an upload on the dashboard site): forget what rotation removed,
+        announce what arrived (to every client, and to the sinks through the spool)."""
+        for item in removed:
+            self.core.forget_video(item.car_id, item.segment_id)
+        if stored is not None:
+            self._execute(self.core.announce_video(stored.announcement(), self.now_s()))
 
     def _endpoint(self) -> RelayEndpoint:
         return RelayEndpoint(self.port, self.options.ssl_context is not None, self.relay_name)

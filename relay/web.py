@@ -15,6 +15,8 @@ Routes:
     GET /api/cars/ID/best-lap          the best lap's trace            } 404 until the relay has it
     GET /api/cars/ID/segments          time lost per segment, last lap }
     GET /api/cars/ID/track-map         the track outline               }
+    PUT|GET /api/cars/ID/video...      drivers' video uploads; the list } see `relay.video_web`
+    GET /video/ID/SEG.mp4?exp=&sig=    what <video> plays (signed link)  }
 
 Every response carries a Content-Security-Policy that allows nothing but this origin and the
 relay's WebSocket. Failed tokens count towards the relay's per-address lockout.
@@ -41,6 +43,7 @@ from relay.auth import AuthAttempts
 from relay.core import IdentityLike
 from relay.errors import RelayError
 from relay.protocol import PROTOCOL_VERSION
+from relay.video_web import VideoRoutes
 
 logger = logging.getLogger(__name__)
 
@@ -119,7 +122,9 @@ class DashboardSite:
         ssl_context: ssl.SSLContext | None = None,
         attempts: AuthAttempts | None = None,
         static_dir: Path = STATIC_DIR,
+        video: VideoRoutes | None = None,
     ) -> None:
+        """`video`: the video upload and playback routes (None: the site has no video)."""
         self.data = data
         self.tokens = tokens
         self.relay = relay
@@ -128,6 +133,7 @@ class DashboardSite:
         self.ssl_context = ssl_context
         self.attempts = attempts if attempts is not None else AuthAttempts()
         self.static_dir = static_dir
+        self.video = video
         self._verified: dict[str, tuple[IdentityLike, float]] = {}
         self._runner: web.AppRunner | None = None
         self._site: web.TCPSite | None = None
@@ -154,6 +160,8 @@ class DashboardSite:
         app.router.add_get("/static/{name}", self._static)
         app.router.add_get("/api/config", self._config)
         app.router.add_get("/api/channels", self._channel_table)
+        if self.video is not None:  # before the catch-all below
+            self.video.add_routes(app.router, self._authorise)
         app.router.add_get(r"/api/cars/{car_id:\d{1,5}}/{what}", self._car_data)
         return app
 

@@ -46,6 +46,9 @@ PACKAGES=(
     libespeak-ng1
     libportaudio2
     alsa-utils
+    # Packaging (`make dist`, tests/e2e/test_dist_bundle.py): PyInstaller reads binaries with objdump,
+    # and build.spec strips symbols with strip (without them the bundle builds, ~80 MB larger)
+    binutils
 )
 
 # A Debian python3 without ensurepip cannot create `.venv` (`make venv`); add python3-venv then.

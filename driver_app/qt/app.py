@@ -33,9 +33,18 @@ from PySide6.QtGui import QKeyEvent, QKeySequence
 from PySide6.QtWidgets import QApplication
 
 from adapters import base
+from adapters.f1udp import DEFAULT_LISTEN
 from coaching.messages import Verbosity
 from driver_app.embedded_relay import EmbeddedRelay
-from driver_app.pipeline import HandoffPrompt, Pipeline, PipelineConfig, StatusChanged, TeamMessageReceived
+from driver_app.pipeline import (
+    ClipSaved,
+    HandoffPrompt,
+    Pipeline,
+    PipelineConfig,
+    StatusChanged,
+    TeamMessageReceived,
+    VideoStatus,
+)
 from driver_app.qt import autostart
 from driver_app.qt.app_state import AppState, app_state_path, load_app_state, save_app_state
 from driver_app.qt.first_run import FirstRunChoice, FirstRunDialog, FirstRunResult
@@ -46,6 +55,8 @@ from driver_app.qt.tray import TrayController, status_icon
 from driver_app.qt.worker import Controls, EventCallback, Notice, PipelineFactory, PipelineWorker
 from driver_app.settings import Settings, SettingsError, config_path, load_settings, save_settings, validate
 from driver_app.speech import SpeechSink
+from driver_app.udp_listener import f1_adapter_options, f1_packets_arriving
+from driver_app.video.config import VideoConfig
 from relay.auth import PairingInfo, decode_pairing
 
 logger = logging.getLogger(__name__)
@@ -69,14 +80,39 @@ def relay_url(info: PairingInfo) -> str:
     return f"{'wss' if info.tls else 'ws'}://{host}:{info.port}"
 
 
-def choose_adapter(configured: str, platform: str = sys.platform) -> str:
-    """A running sim wins; "auto" otherwise means iRacing on Windows (waiting for it), the demo elsewhere."""
+def choose_adapter(configured: str, platform: str = sys.platform, *, f1_listen: str = DEFAULT_LISTEN) -> str:
+    """A running sim wins (iRacing's memory, or F1 telemetry arriving on `f1_listen`, listened for a
+    quarter of a second); "auto" otherwise means iRacing on Windows (waiting for it), the demo elsewhere."""
     if configured != "auto":
         return configured
     running = base.detect_running()
     if running is not None:
         return running
+    if f1_packets_arriving(f1_listen):
+        return "f1"
     return "iracing" if platform == "win32" else "demo"
+
+
+VIDEO_FIELDS: Final = tuple(
+    f.name for f in dataclasses.fields(Settings) if f.name.startswith("video_") and f.name != "video_enabled"
+)
+"""Settings that reconfigure the recorder (a running one restarts with them; the pipeline runs on)."""
+
+
+def video_config(settings: Settings, folder: Path) -> VideoConfig:
+    """The recorder's configuration from the settings; clips and the replay buffer go under `folder`."""
+    return VideoConfig(
+        target=settings.video_target,
+        resolution=settings.video_resolution,
+        fps=settings.video_fps,
+        segment_s=float(settings.video_segment_s),
+        encoder=settings.video_encoder,
+        overlay=settings.video_overlay,
+        upload=settings.video_upload,
+        clip_before_s=float(settings.video_clip_before_s),
+        clip_after_s=float(settings.video_clip_after_s),
+        folder=folder,
+    )
 
 
 def user_data_dir() -> Path:
@@ -103,19 +139,22 @@ class AppPipelineFactory:
         url: str | None = None
         token = ""
         fingerprint: str | None = None
+        video_upload_url: str | None = None
         if settings.pairing:
             info = decode_pairing(settings.pairing)
             url, token, fingerprint = relay_url(info), info.token, info.fingerprint_sha256 or None
         elif self.state.local_relay:
             self.embedded = await EmbeddedRelay.start(self.data_dir / "relay")
             url, token = self.embedded.url, self.embedded.driver_token
+            dashboard = self.embedded.server.dashboard
+            video_upload_url = dashboard.url.rstrip("/") if dashboard is not None else None
             on_event(
                 Notice(
                     f"Local relay running at {url}",
                     f"Team dashboard: {self.embedded.dashboard_url}\nViewer pairing: {self.embedded.viewer_pairing}",
                 )
             )
-        adapter = choose_adapter(settings.adapter)
+        adapter = choose_adapter(settings.adapter, f1_listen=settings.f1_listen)
         config = PipelineConfig(
             adapter=adapter,
             relay_url=url,
@@ -124,6 +163,8 @@ class AppPipelineFactory:
             verbosity=Verbosity[settings.verbosity.upper()],
             coach_data_dir=self.data_dir / "coach",
             spill_dir=self.data_dir / "spill",
+            video=video_config(settings, self.data_dir / "video"),
+            video_upload_url=video_upload_url,
         )
         logger.info("pipeline: sim %s, relay %s", adapter, url or "none")
         speech = self.speech
@@ -150,7 +191,9 @@ class AppPipelineFactory:
             speech = self.voice_io.sink
             for problem in self.voice_io.problems:
                 on_event(Notice(problem))
-        pipeline = Pipeline(config, on_event, speech=speech)
+        # F1 listens on the configured port (built here: the pipeline's auto_select would let a running iRacing win).
+        sim = base.create("f1", **f1_adapter_options(settings.f1_listen)) if adapter == "f1" else None
+        pipeline = Pipeline(config, on_event, speech=speech, adapter=sim)
         handle.append(pipeline)
         return pipeline
 
@@ -208,13 +251,16 @@ class PitBoxApp(QObject):
         self.window.hide_on_close = self.tray.has_tray
         self.window.setWindowIcon(status_icon("driving"))
         tray = self.tray
-        self.window.add_control_actions([tray.action_mute, tray.action_voice, tray.action_video, tray.action_settings])
+        self.window.add_control_actions(
+            [tray.action_mute, tray.action_voice, tray.action_video, tray.action_clip, tray.action_settings]
+        )
         tray.set_controls(self._controls_of(settings))
 
         tray.show_requested.connect(self.show_window)
         tray.action_mute.toggled.connect(self._on_mute)
         tray.action_voice.toggled.connect(self._on_voice)
         tray.action_video.toggled.connect(self._on_video)
+        tray.action_clip.triggered.connect(self.save_clip)
         tray.action_settings.triggered.connect(self.open_settings)
         tray.action_quit.triggered.connect(self.quit)
         self.window.handoff_answered.connect(self._on_handoff_answer)
@@ -342,6 +388,15 @@ class PitBoxApp(QObject):
                 worker.set_video(new.video_enabled)
             if new.verbosity != old.verbosity:
                 worker.set_verbosity(Verbosity[new.verbosity.upper()])
+            if any(getattr(new, f) != getattr(old, f) for f in VIDEO_FIELDS):
+
+                def reconfigure(pipeline: Pipeline) -> None:
+                    current = pipeline.config.video
+                    if current is not None:  # a pipeline built without video (the demo) stays without
+                        folder = current.folder or user_data_dir() / "video"
+                        pipeline.configure_video(video_config(new, folder))
+
+                worker.call(reconfigure)
         if new.start_with_windows != old.start_with_windows and autostart.is_supported():
             autostart.set_enabled(new.start_with_windows)
         if self.restart_on_settings and any(getattr(new, f) != getattr(old, f) for f in RESTART_FIELDS):
@@ -376,6 +431,13 @@ class PitBoxApp(QObject):
             self.window.show_and_raise()
         elif isinstance(event, TeamMessageReceived) and event.priority in ("urgent", "high"):
             self.tray.notify(f"Team: {event.sender}", event.text)
+        elif isinstance(event, ClipSaved):
+            self.tray.notify("Clip saved", str(event.path))
+        elif isinstance(event, VideoStatus):
+            if event.text:
+                self.window.show_message(event.text)
+            if self.worker is not None:  # the worker reports the pipeline's switches after every command
+                self.worker.call(lambda pipeline: None)
 
     def _on_controls(self, controls: Controls) -> None:
         self.tray.set_controls(controls)
@@ -410,6 +472,11 @@ class PitBoxApp(QObject):
         if self.worker is not None:
             self.worker.set_video(checked)
         self._remember(video_enabled=bool(checked))
+
+    def save_clip(self) -> None:
+        """The "Save clip" action: the seconds around now, with their telemetry (while video records)."""
+        if self.worker is not None:
+            self.worker.call(lambda p: p.save_clip("menu"))
 
     def _on_handoff_answer(self, answer: HandoffAnswer) -> None:
         if self.worker is not None:

@@ -33,7 +33,8 @@ from PySide6.QtWidgets import (
 
 from adapters import base
 from driver_app.qt import autostart
-from driver_app.settings import VERBOSITIES, Settings, SettingsError, save_settings, validate
+from driver_app.settings import VERBOSITIES, VIDEO_UPLOADS, Settings, SettingsError, save_settings, validate
+from driver_app.video.presets import RESOLUTIONS
 
 logger = logging.getLogger(__name__)
 
@@ -43,6 +44,10 @@ FIELD_TITLES: Final = {
     "adapter": "Sim",
     "voice_enabled": "Voice",
     "video_enabled": "Video",
+    "video_target": "Capture",
+    "video_resolution": "Video size",
+    "video_fps": "Frame rate",
+    "video_upload": "Share video",
     "verbosity": "Coaching",
     "push_to_talk": "Push-to-talk",
     "audio_output": "Speaker",
@@ -57,7 +62,12 @@ VERBOSITY_TITLES: Final = {
     "normal": "Normal: adds fuel and race information",
     "coaching": "Coaching: adds braking points and driving tips",
 }
-ADAPTER_TITLES: Final = {"iracing": "iRacing", "demo": "Demo sim (PitBox Park)", "ibt": "iRacing recording (.ibt)"}
+ADAPTER_TITLES: Final = {
+    "iracing": "iRacing",
+    "f1": "EA SPORTS F1 (UDP telemetry)",
+    "demo": "Demo sim (PitBox Park)",
+    "ibt": "iRacing recording (.ibt)",
+}
 HIDDEN_ADAPTERS: Final = frozenset({"ibt"})
 """Adapters that need a file and make no sense for the live app (shown only if already chosen)."""
 ERROR_STYLE: Final = "color: #c0392b;"
@@ -126,6 +136,21 @@ class SettingsDialog(QDialog):
         self.voice.setChecked(settings.voice_enabled)
         self.video = QCheckBox("Stream video to the team")
         self.video.setChecked(settings.video_enabled)
+        self.video_target = QLineEdit(settings.video_target)
+        self.video_target.setPlaceholderText("primary monitor; or monitor:2, region:0,0,1920,1080, window:iRacing")
+        self.video_resolution = QComboBox()
+        for name in RESOLUTIONS:
+            self.video_resolution.addItem(name, name)
+        self._select(self.video_resolution, settings.video_resolution)
+        self.video_fps = QSpinBox()
+        self.video_fps.setRange(5, 60)
+        self.video_fps.setSuffix(" fps")
+        self.video_fps.setValue(settings.video_fps)
+        self.video_upload = QComboBox()
+        for name, title in (("all", "Live segments and clips"), ("clips", "Clips only"), ("none", "Keep on this PC")):
+            if name in VIDEO_UPLOADS:
+                self.video_upload.addItem(title, name)
+        self._select(self.video_upload, settings.video_upload)
         self.verbosity = QComboBox()
         for name in VERBOSITIES:
             self.verbosity.addItem(VERBOSITY_TITLES.get(name, name), name)
@@ -155,6 +180,10 @@ class SettingsDialog(QDialog):
             "adapter": self.adapter,
             "voice_enabled": self.voice,
             "video_enabled": self.video,
+            "video_target": self.video_target,
+            "video_resolution": self.video_resolution,
+            "video_fps": self.video_fps,
+            "video_upload": self.video_upload,
             "verbosity": self.verbosity,
             "push_to_talk": self.push_to_talk,
             "audio_output": self.audio_output,
@@ -197,11 +226,18 @@ class SettingsDialog(QDialog):
         layout.addWidget(self.message)
         layout.addWidget(self.buttons)
 
-        for line in (self.pairing, self.push_to_talk, self.speech_voice):
+        for line in (self.pairing, self.push_to_talk, self.speech_voice, self.video_target):
             line.textChanged.connect(self._revalidate)
-        for spin in (self.speech_rate, self.speech_volume):
+        for spin in (self.speech_rate, self.speech_volume, self.video_fps):
             spin.valueChanged.connect(self._revalidate)
-        for combo in (self.adapter, self.verbosity, self.audio_output, self.audio_input):
+        for combo in (
+            self.adapter,
+            self.verbosity,
+            self.audio_output,
+            self.audio_input,
+            self.video_resolution,
+            self.video_upload,
+        ):
             combo.currentIndexChanged.connect(self._revalidate)
             if combo.isEditable():
                 combo.editTextChanged.connect(self._revalidate)
@@ -222,6 +258,10 @@ class SettingsDialog(QDialog):
             "adapter": str(self.adapter.currentData() or self.adapter.currentText()),
             "voice_enabled": self.voice.isChecked(),
             "video_enabled": self.video.isChecked(),
+            "video_target": self.video_target.text(),
+            "video_resolution": str(self.video_resolution.currentData()),
+            "video_fps": self.video_fps.value(),
+            "video_upload": str(self.video_upload.currentData()),
             "verbosity": str(self.verbosity.currentData() or self.verbosity.currentText()),
             "push_to_talk": self.push_to_talk.text(),
             "audio_output": self._device_value(self.audio_output),

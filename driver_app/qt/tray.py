@@ -3,9 +3,9 @@
 The icon is a coloured disc drawn with QPainter (no image files): its colour and the tooltip
 follow `StatusChanged.summary` (waiting for sim, driving, streaming, relay offline), plus the
 app's own states (starting, stopped, error). The menu: show window, mute coach, voice, video,
-settings, quit. Where no system tray exists (offscreen, a desktop without a tray host) there is
-no `QSystemTrayIcon`, but the menu and the state are all the same: the app shows its window
-instead, and tests drive the `QMenu` directly.
+save clip (enabled while video records), settings, quit. Where no system tray exists
+(offscreen, a desktop without a tray host) there is no `QSystemTrayIcon`, but the menu and the
+state are all the same: the app shows its window instead, and tests drive the `QMenu` directly.
 """
 
 from __future__ import annotations
@@ -120,6 +120,7 @@ class TrayController(QObject):
         self.action_mute = self._action("Mute coach", "mute", checkable=True)
         self.action_voice = self._action("Voice", "voice", checkable=True, checked=True)
         self.action_video = self._action("Video", "video", checkable=True)
+        self.action_clip = self._action("Save clip", "clip")
         self.menu.addSeparator()
         self.action_settings = self._action("Settings…", "settings")
         self.menu.addSeparator()
@@ -128,6 +129,8 @@ class TrayController(QObject):
         self.action_mute.setToolTip("Silence the coach's calls (the spotter too)")
         self.action_voice.setToolTip("Spoken calls on or off")
         self.action_video.setToolTip("Stream video to the team on or off")
+        self.action_clip.setToolTip("Save the 10 seconds before and after now, with the telemetry")
+        self.action_clip.setEnabled(False)
 
         self.summary = "starting"
         self.tooltip = status_tooltip("starting")
@@ -186,6 +189,7 @@ class TrayController(QObject):
                 blocked = action.blockSignals(True)
                 action.setChecked(value)
                 action.blockSignals(blocked)
+        self.action_clip.setEnabled(controls.video_enabled)
 
     def notify(self, title: str, text: str) -> None:
         """A balloon message, where a tray exists."""

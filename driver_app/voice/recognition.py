@@ -20,6 +20,7 @@ import logging
 import math
 import os
 import shutil
+import sys
 import tempfile
 import threading
 import time
@@ -39,6 +40,8 @@ logger = logging.getLogger(__name__)
 
 SAMPLE_RATE: Final = 16_000
 MODEL_ENV: Final = "PITBOX_VOSK_MODEL"
+BUNDLED_MODEL_DIR: Final = "vosk-model"
+"""Folder of a vosk model inside a packaged PitBox (the PyInstaller bundle's root)."""
 REQUIRED_MODEL_PARTS: Final = (("am", "final.mdl"), ("conf", "model.conf"))
 """Files every vosk model (the layout vosk's `Model` reads) has; its decoding graph is
 `graph/HCLG.fst` (a static graph: no grammar restriction), or `graph/HCLr.fst` with `graph/Gr.fst`."""
@@ -233,12 +236,20 @@ def model_home() -> Path:
     return Path(platformdirs.user_data_dir("pitbox", appauthor=False)) / "vosk-model"
 
 
+def bundled_model() -> Path | None:
+    """The model a packaged PitBox carries (`build.spec` adds one found at build time), else None."""
+    bundle = getattr(sys, "_MEIPASS", None)
+    return Path(bundle) / BUNDLED_MODEL_DIR if getattr(sys, "frozen", False) and bundle else None
+
+
 def find_vosk_model() -> Path | None:
-    """`$PITBOX_VOSK_MODEL` if it names a folder, else the installed model, else None."""
+    """`$PITBOX_VOSK_MODEL` if it names a folder, else the installed model, else the one the package
+    carries, else None."""
     configured = os.environ.get(MODEL_ENV)
     if configured and not Path(configured).is_dir():
         logger.warning("%s=%s is not a folder; ignored", MODEL_ENV, configured)
-    for candidate in ([Path(configured)] if configured else []) + [model_home()]:
+    bundled = bundled_model()
+    for candidate in ([Path(configured)] if configured else []) + [model_home()] + ([bundled] if bundled else []):
         if candidate.is_dir():
             return candidate
     return None

@@ -14,6 +14,10 @@ const RENDER_MS = 200;
 const RECONNECT_MIN_MS = 500;
 const RECONNECT_MAX_MS = 5000;
 const STORAGE_KEY = "pitbox.pairing";
+const VIDEO_REFRESH_MS = 10000;
+const MAX_VIDEOS = 20;
+const MAX_ANNOUNCEMENTS = 200;
+const H264 = 'video/mp4; codecs="avc1.42E01E"';
 const MAX_TRACE_SAMPLES = 20000;
 const FLAG_NAMES = [
   [0x0001, "chequered"], [0x0002, "white"], [0x0010, "red"], [0x0008, "yellow"], [0x0100, "yellow waving"],
@@ -38,6 +42,9 @@ const state = {
   handoffs: new Map(),
   messages: new Map(),
   clips: new Map(),
+  videos: new Map(),
+  videoSupport: { h264: document.createElement("video").canPlayType(H264) },
+  videoErrors: [],
   errors: [],
   batches: 0,
   decodeErrors: 0,
@@ -241,7 +248,14 @@ function onControl(text) {
       if (data.message_id) state.messages.set(data.message_id, data);
       break;
     case "video_segment_ready":
-      state.clips.set(data.segment_id, data);
+      if (Number.isInteger(data.car_id) && data.segment_id) {
+        const key = `${data.car_id}:${data.segment_id}`;
+        state.clips.delete(key); // a re-upload counts as new
+        state.clips.set(key, { ...data, announcedAt: performance.now() });
+        if (state.clips.size > MAX_ANNOUNCEMENTS) state.clips.delete(state.clips.keys().next().value);
+        car(data.car_id);
+        refreshVideos(data.car_id);
+      }
       break;
     case "error":
       state.errors.push({ code: data.code, message: data.message, ref: data.ref || "" });
@@ -301,6 +315,8 @@ function applyBatch(batch) {
 async function poll() {
   const record = state.cars.get(state.selected);
   if (!pairing || !state.authenticated || !record) return;
+  const listed = state.videos.get(record.carId);
+  if (!listed || listed.dirty || performance.now() - listed.fetchedAt > VIDEO_REFRESH_MS) refreshVideos(record.carId);
   const base = `/api/cars/${record.carId}`;
   try {
     const laps = await getJSON(`${base}/laps`, true);
@@ -683,29 +699,163 @@ function renderTeam() {
   }
 }
 
-function renderClips() {
-  const box = $("clips");
-  const clips = [...state.clips.values()].filter((c) => state.selected === null || c.car_id === undefined || c.car_id === state.selected).slice(-20).reverse();
-  const key = JSON.stringify(clips.map((c) => c.segment_id));
-  if (box.dataset.key === key) return;
-  box.dataset.key = key;
-  if (!clips.length) {
-    box.replaceChildren(Object.assign(document.createElement("li"), { className: "note", textContent: "No clips yet." }));
+// ---------------------------------------------------------------- video
+
+// The relay lists a car's stored videos with short-lived signed links (a <video> cannot send the
+// bearer token); announcements (video_segment_ready) only say that the list changed.
+async function refreshVideos(carId) {
+  if (!pairing || !state.authenticated || !Number.isInteger(carId)) return;
+  let entry = state.videos.get(carId);
+  if (!entry) {
+    entry = { items: [], fetchedAt: 0, dirty: false, loading: false, error: null };
+    state.videos.set(carId, entry);
+  }
+  if (entry.loading) {
+    entry.dirty = true; // once this fetch is done
     return;
   }
-  box.replaceChildren(...clips.map((c) => {
-    const li = document.createElement("li");
-    li.dataset.segmentId = c.segment_id;
-    li.textContent = `${c.kind === "clip" ? "Clip" : "Segment"} ${c.segment_id} · ${fmt.lap(c.start_s)}–${fmt.lap(c.end_s)}`;
-    if (c.url) {
-      const video = document.createElement("video");
-      video.controls = true;
-      video.preload = "metadata";
-      video.src = c.url;
-      li.append(video);
+  entry.loading = true;
+  entry.dirty = false;
+  const asked = performance.now();
+  try {
+    const listing = await getJSON(`/api/cars/${carId}/video`, true);
+    entry.items = listing?.items || [];
+    entry.fetchedAt = asked;
+    entry.error = null;
+  } catch (error) {
+    entry.error = error.message;
+    if (error.unauthorised) signOut("The relay no longer accepts this pairing string.");
+  } finally {
+    entry.loading = false;
+  }
+  if (entry.dirty) refreshVideos(carId);
+}
+
+function videoItems(carId) {
+  const listed = state.videos.get(carId);
+  const items = (listed?.items || []).map((item) => ({ ...item, pending: false }));
+  const known = new Set(items.map((i) => i.segment_id));
+  // Announced after the last listing: on its way (an older announcement not listed any more was rotated out).
+  const waiting = [...state.clips.values()]
+    .filter((c) => c.car_id === carId && !known.has(c.segment_id) && c.announcedAt >= (listed?.fetchedAt || 0))
+    .reverse()
+    .map((c) => ({ ...c, pending: true }));
+  return [...waiting, ...items].slice(0, MAX_VIDEOS);
+}
+
+const fmtBytes = (n) => (!Number.isFinite(n) ? "–" : n >= 1e6 ? `${(n / 1e6).toFixed(1)} MB` : `${Math.max(1, Math.round(n / 1e3))} kB`);
+
+function videoElement(li, item) {
+  const video = document.createElement("video");
+  video.controls = true;
+  video.preload = "metadata";
+  video.playsInline = true;
+  video.addEventListener("error", () => {
+    // An expired link or a restarted relay: ask for fresh links, then resume where it was.
+    const code = video.error ? video.error.code : 0;
+    state.videoErrors.push({ segmentId: item.segment_id, code, src: video.dataset.src });
+    li.dataset.failed = video.dataset.src || "";
+    li.dataset.resumeAt = String(video.currentTime || 0);
+    refreshVideos(item.car_id);
+  });
+  video.addEventListener("loadedmetadata", () => {
+    const at = Number(li.dataset.resumeAt || 0);
+    if (at > 0 && at < video.duration) video.currentTime = at;
+    li.dataset.resumeAt = "";
+  });
+  return video;
+}
+
+// Set a property only when it changes (the panel is rendered five times a second).
+function assign(el, name, value) {
+  if (el[name] !== value) el[name] = value;
+}
+
+function updateVideoItem(li, item) {
+  const span = `${fmt.lap(item.start_s)}–${fmt.lap(item.end_s)}`;
+  const seconds = Number.isFinite(item.end_s - item.start_s) ? ` (${Math.round(item.end_s - item.start_s)} s)` : "";
+  const kind = item.kind === "clip" ? "clip" : "segment";
+  assign(li.querySelector(".kind"), "textContent", kind);
+  assign(li.querySelector(".kind"), "className", `kind ${kind}`);
+  assign(li.querySelector(".window"), "textContent", `${span}${seconds}`);
+  assign(li.querySelector(".size"), "textContent", fmtBytes(item.bytes));
+  assign(li.querySelector(".name"), "textContent", item.segment_id);
+  const note = li.querySelector(".note");
+  const playable = Boolean(state.videoSupport.h264);
+  let text = "";
+  if (item.pending) text = "Stored on the relay: getting its link…";
+  else if (!playable) text = "This browser cannot play H.264 video: download it to watch.";
+  assign(note, "textContent", text);
+  assign(note, "hidden", !text);
+  let video = li.querySelector("video");
+  if (!item.pending && playable && item.play_url) {
+    if (!video) {
+      video = videoElement(li, item);
+      li.insertBefore(video, li.querySelector(".video-links"));
     }
+    if (!video.dataset.src || (li.dataset.failed && li.dataset.failed !== item.play_url)) {
+      li.dataset.failed = "";
+      video.dataset.src = item.play_url;
+      video.src = item.play_url;
+    }
+  }
+  // Links are fetched when clicked: the newest listing's (always valid) will do.
+  const download = li.querySelector("a.download");
+  assign(download, "hidden", item.pending || !item.play_url);
+  if (item.play_url && download.getAttribute("href") !== item.play_url) download.setAttribute("href", item.play_url);
+  const telemetry = li.querySelector("a.telemetry");
+  assign(telemetry, "hidden", !item.telemetry_url);
+  if (item.telemetry_url && telemetry.getAttribute("href") !== item.telemetry_url) {
+    telemetry.setAttribute("href", item.telemetry_url);
+  }
+}
+
+function newVideoItem(item) {
+  const li = document.createElement("li");
+  li.className = "video-item";
+  li.dataset.segmentId = item.segment_id;
+  li.dataset.videoKey = `${item.car_id}:${item.segment_id}`;
+  const head = document.createElement("div");
+  head.className = "video-head";
+  for (const cls of ["kind", "window", "size", "name"]) head.append(Object.assign(document.createElement("span"), { className: cls }));
+  const links = document.createElement("div");
+  links.className = "video-links";
+  const download = Object.assign(document.createElement("a"), { className: "download", textContent: "Download video" });
+  download.download = `car${item.car_id}-${item.segment_id}.mp4`;
+  const telemetry = Object.assign(document.createElement("a"), { className: "telemetry", textContent: "Telemetry (JSON)" });
+  telemetry.download = `car${item.car_id}-${item.segment_id}.telemetry.json`;
+  links.append(download, telemetry);
+  li.append(head, Object.assign(document.createElement("p"), { className: "note" }), links);
+  return li;
+}
+
+function renderClips() {
+  const box = $("clips");
+  const carId = state.selected;
+  const items = carId === null ? [] : videoItems(carId);
+  setText("video-car", carId === null ? "" : `· car ${carId}`);
+  if (!items.length) {
+    const text = state.videos.get(carId)?.error ? `Videos not available: ${state.videos.get(carId).error}` : "No video yet.";
+    if (box.dataset.key !== text) {
+      box.dataset.key = text;
+      box.replaceChildren(Object.assign(document.createElement("li"), { className: "note", textContent: text }));
+    }
+    return;
+  }
+  box.dataset.key = "";
+  const existing = new Map([...box.children].filter((li) => li.dataset.videoKey).map((li) => [li.dataset.videoKey, li]));
+  const wanted = items.map((item) => {
+    const key = `${item.car_id}:${item.segment_id}`;
+    const li = existing.get(key) || newVideoItem(item);
+    existing.delete(key);
+    updateVideoItem(li, item);
     return li;
-  }));
+  });
+  for (const child of [...box.children]) if (!child.dataset.videoKey || existing.has(child.dataset.videoKey)) child.remove();
+  // Insert in order without moving a node that is already in place (moving a <video> pauses it).
+  wanted.forEach((li, i) => {
+    if (box.children[i] !== li) box.insertBefore(li, box.children[i] || null);
+  });
 }
 
 function render() {

@@ -32,7 +32,7 @@ def test_the_menu_has_every_entry_without_a_system_tray(qtbot: QtBot) -> None:
     tray = TrayController(use_tray=False)
     assert tray.tray is None and not tray.has_tray
     texts = [a.text() for a in tray.menu.actions() if not a.isSeparator()]
-    assert texts == ["Show PitBox", "Mute coach", "Voice", "Video", "Settings…", "Quit PitBox"]
+    assert texts == ["Show PitBox", "Mute coach", "Voice", "Video", "Save clip", "Settings…", "Quit PitBox"]
     assert [menu_action(tray, t).isChecked() for t in ("Mute coach", "Voice", "Video")] == [False, True, False]
     with qtbot.waitSignal(tray.show_requested, timeout=1000):
         menu_action(tray, "Show PitBox").trigger()
