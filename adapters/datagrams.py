@@ -101,7 +101,6 @@ class RecordingWriter:
         self._file.write(_FILE_HEADER.pack(MAGIC, VERSION, 0, 0, started_unix_s))
         self._origin_s: float | None = None
         self.count = 0
-        self.bytes = 0
 
     def write(self, payload: bytes, received_s: float) -> None:
         if len(payload) > MAX_DATAGRAM_BYTES:
@@ -111,7 +110,6 @@ class RecordingWriter:
         self._file.write(_RECORD_HEADER.pack(received_s - self._origin_s, len(payload)))
         self._file.write(payload)
         self.count += 1
-        self.bytes += len(payload)
 
     def flush(self) -> None:
         self._file.flush()
@@ -232,10 +230,6 @@ class RecordingSource:
     @property
     def finished(self) -> bool:
         return self._recording is not None and self._position >= len(self._recording.datagrams)
-
-    @property
-    def recording(self) -> Recording | None:
-        return self._recording
 
     def open(self) -> None:
         if self._recording is None:

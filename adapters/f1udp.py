@@ -191,10 +191,6 @@ class F1Stream:
     def session_uid(self) -> int | None:
         return None if self._state is None else self._state.session_uid
 
-    @property
-    def pending_frames(self) -> int:
-        return len(self._pending)
-
     def pop_frame(self) -> TelemetryFrame | None:
         return self._frames.popleft() if self._frames else None
 
@@ -566,39 +562,32 @@ class F1UdpAdapter:
 
 @dataclass(frozen=True, slots=True)
 class F1Replay:
-    """A whole F1 recording decoded: every frame, what the stream counted, and the sessions described.
+    """A whole F1 recording decoded: every frame, and the newest session description.
 
-    `session` is the newest session description (None when the recording holds no session packet);
-    a recording of several sessions (the game restarted) has the frames of all of them in `block`.
+    `session` is None when the recording holds no session packet; a recording of several sessions
+    (the game restarted) has the frames of all of them in `block`.
     """
 
     session: SessionInfo | None
     block: FrameBlock
-    stats: F1Stats
-    sessions: tuple[SessionInfo, ...]
     duration_s: float
 
 
 def replay_datagrams(datagrams: Iterable[tuple[bytes, float]], **stream_options: Any) -> F1Replay:
     """Decode datagrams (payload, receive time) into frames at once."""
-    stream = F1Stream(max_queued_frames=1 << 30, **stream_options)
-    frames: list[TelemetryFrame] = []
-    sessions: list[SessionInfo] = []
+    stream = F1Stream(max_queued_frames=1 << 30, **stream_options)  # nothing read while feeding: keep every frame
     first = last = None
     for payload, received_s in datagrams:
         first = received_s if first is None else first
         last = received_s
-        if stream.feed(payload, received_s) is not None and stream.session_info is not None:
-            sessions.extend(e.info for e in stream.drain_events() if isinstance(e, SessionChanged))
-        while (frame := stream.pop_frame()) is not None:
-            frames.append(frame)
+        stream.feed(payload, received_s)
     stream.release_all()
+    frames: list[TelemetryFrame] = []
     while (frame := stream.pop_frame()) is not None:
         frames.append(frame)
-    sessions.extend(e.info for e in stream.drain_events() if isinstance(e, SessionChanged))
+    sessions = [e.info for e in stream.drain_events() if isinstance(e, SessionChanged)]
     duration = 0.0 if first is None or last is None else last - first
-    block = FrameBlock.from_frames(frames)
-    return F1Replay(sessions[-1] if sessions else None, block, stream.stats, tuple(sessions), duration)
+    return F1Replay(sessions[-1] if sessions else None, FrameBlock.from_frames(frames), duration)
 
 
 def replay_recording(path: str | os.PathLike[str], **stream_options: Any) -> F1Replay:

@@ -219,6 +219,7 @@ def build_frame(state: CarState, session_time_s: float, tick: int) -> TelemetryF
     length_m = state.track_length_m
     n = MAX_CARS_IN_PACKET
     index = np.arange(n)
+    race = session is not None and _session_type(_session_name(state)) is SessionType.RACE
 
     if session is not None:
         f["track_temp_c"] = session["track_temperature_c"]
@@ -273,7 +274,7 @@ def build_frame(state: CarState, session_time_s: float, tick: int) -> TelemetryF
             f["track_surface"] = surface[p] if in_world else TrackSurface.NOT_IN_WORLD
             f["car_left_right"] = _spotter(state, p, active, pit) if in_world and not f["on_pit_road"] else 0
             f["session_state"] = _session_state(session, int(me["result_status"]), int(me["driver_status"]))
-            if session is not None and _session_type(_session_name(state)) is SessionType.RACE:
+            if race and session is not None:
                 total = int(session["total_laps"])
                 f["session_laps_remain"] = max(total - (lap - 1), 0) if total > 0 else -1
     f["in_world"] = in_world
@@ -314,7 +315,7 @@ def build_frame(state: CarState, session_time_s: float, tick: int) -> TelemetryF
     if damage is not None and p < n:
         f["tyre_wear_frac"] = 1.0 - damage["cars"]["tyres_wear_pct"][p][WHEEL_ORDER] / 100.0
 
-    f["session_flags"] = _flags(state, in_world, int(f["lap"]), int(f["session_state"]))
+    f["session_flags"] = _flags(state, in_world, int(f["lap"]), int(f["session_state"]), race)
     return TelemetryFrame(frames[0:1].reshape(()), car)
 
 
@@ -328,7 +329,7 @@ def _session_state(session: np.void | None, result: int, driver: int) -> int:
     return 4  # racing
 
 
-def _flags(state: CarState, in_world: bool, lap: int, session_state: int) -> int:
+def _flags(state: CarState, in_world: bool, lap: int, session_state: int, race: bool) -> int:
     if state.chequered or session_state == 5:
         return int(SessionFlag.CHECKERED)
     if not in_world:
@@ -347,7 +348,7 @@ def _flags(state: CarState, in_world: bool, lap: int, session_state: int) -> int
         if int(session["safety_car_status"]) in (1, 2):
             flags |= SessionFlag.CAUTION | SessionFlag.CAUTION_WAVING
         total = int(session["total_laps"])
-        if _session_type(_session_name(state)) is SessionType.RACE and total > 0 and lap == total:
+        if race and total > 0 and lap == total:
             flags |= SessionFlag.WHITE
     return int(flags)
 

@@ -129,12 +129,6 @@ class Layout:
     def __repr__(self) -> str:
         return f"Layout({self.name!r}, {self.size} bytes)"
 
-    def field(self, name: str) -> Field:
-        for f in self.fields:
-            if f.name == name:
-                return f
-        raise KeyError(f"{self.name} has no field {name!r}")
-
     def derive(
         self,
         name: str | None = None,
@@ -305,7 +299,9 @@ MOTION_2021: Final = Layout(
         ),
     ),
 )
-MOTION_2023: Final = Layout("PacketMotionData", (_nested("header", HEADER_2023), _nested("cars", CAR_MOTION, 22)))
+MOTION_2023: Final = Layout(
+    "PacketMotionData", (_nested("header", HEADER_2023), _nested("cars", CAR_MOTION, MAX_CARS_IN_PACKET))
+)
 
 MOTION_EX_2023: Final = Layout(
     "PacketMotionExData",
@@ -833,9 +829,13 @@ CAR_DAMAGE_2025: Final = CAR_DAMAGE_2022.derive(
 CAR_DAMAGES_2021: Final = Layout(
     "PacketCarDamageData", (_nested("header", HEADER_2021), _nested("cars", CAR_DAMAGE_2021, MAX_CARS_IN_PACKET))
 )
-CAR_DAMAGES_2022: Final = CAR_DAMAGES_2021.derive(replace={"cars": _nested("cars", CAR_DAMAGE_2022, 22)})
+CAR_DAMAGES_2022: Final = CAR_DAMAGES_2021.derive(
+    replace={"cars": _nested("cars", CAR_DAMAGE_2022, MAX_CARS_IN_PACKET)}
+)
 CAR_DAMAGES_2023: Final = _with_header(CAR_DAMAGES_2022, HEADER_2023)
-CAR_DAMAGES_2025: Final = CAR_DAMAGES_2023.derive(replace={"cars": _nested("cars", CAR_DAMAGE_2025, 22)})
+CAR_DAMAGES_2025: Final = CAR_DAMAGES_2023.derive(
+    replace={"cars": _nested("cars", CAR_DAMAGE_2025, MAX_CARS_IN_PACKET)}
+)
 
 # --------------------------------------------------------------------------- session history (11)
 

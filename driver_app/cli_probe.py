@@ -29,7 +29,6 @@ from rich.console import Console
 from rich.table import Table
 
 from adapters.errors import AdapterError
-from adapters.f1udp import DEFAULT_LISTEN
 from adapters.iracing import IRacingAdapter
 from adapters.model import CHANNELS, SessionInfo, TelemetryFrame, json_ready
 from driver_app.cli_args import at_least_one, non_negative
@@ -125,7 +124,6 @@ def run(args: argparse.Namespace) -> int:
             return 1
         from driver_app.cli_probe_f1 import run_f1  # here, not at the top: it imports this module
 
-        args.listen = args.listen if args.listen is not None else DEFAULT_LISTEN
         return run_f1(args)
     if f1_only:
         print(f"{PROG}: {', '.join(f1_only)}: only with --sim f1", file=sys.stderr)

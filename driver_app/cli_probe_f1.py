@@ -30,14 +30,12 @@ from rich.table import Table
 
 from adapters.base import SessionChanged
 from adapters.errors import AdapterError
-from adapters.f1udp import F1UdpAdapter
+from adapters.f1udp import DEFAULT_LISTEN, F1UdpAdapter
 from adapters.f1udp_layouts import PacketId
 from adapters.f1udp_packets import PacketHeader
 from adapters.model import SessionInfo, TelemetryFrame, json_ready
 from driver_app.cli_probe import PROG, ProbeResult, print_tables
 from driver_app.udp_listener import UdpListener, parse_listen_address
-
-DEFAULT_DURATION_S = 5.0
 
 
 @dataclass(slots=True)
@@ -130,7 +128,7 @@ def _print_summary(console: Console, adapter: F1UdpAdapter, result: ProbeResult)
 
 def run_f1(args: argparse.Namespace) -> int:
     try:
-        host, port = parse_listen_address(args.listen)
+        host, port = parse_listen_address(args.listen if args.listen is not None else DEFAULT_LISTEN)
     except ValueError as exc:
         print(f"{PROG}: --listen {exc}", file=sys.stderr)
         return 1

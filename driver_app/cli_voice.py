@@ -120,13 +120,14 @@ def _devices() -> int:
 
 def _say(text: str, device: str | None) -> int:
     from driver_app.voice.player import SpeechPlayer
+    from driver_app.voice.sound_device import device_setting
     from driver_app.voice.tts import Synthesizer
 
     synthesizer = Synthesizer()
     try:
         speech = synthesizer.render(text)
         player = SpeechPlayer(speech.sample_rate)
-        player.open_output(int(device) if device is not None and device.isdigit() else device)
+        player.open_output(None if device is None else device_setting(device))
         try:
             player.play(speech, key="say")
             deadline = time.monotonic() + speech.duration_s + 5
@@ -141,9 +142,9 @@ def _say(text: str, device: str | None) -> int:
 
 
 def _check(phrases: list[str]) -> int:
-    from driver_app.voice.audio import resample
+    from driver_app.voice.audio import RECOGNIZER_RATE, resample
     from driver_app.voice.commands import example_phrases
-    from driver_app.voice.listener import VoiceListener
+    from driver_app.voice.listener import INPUT_BLOCK, VoiceListener
     from driver_app.voice.recognition import Recognition, default_recognizer
     from driver_app.voice.tts import Synthesizer
 
@@ -154,13 +155,13 @@ def _check(phrases: list[str]) -> int:
     try:
         for phrase in said:
             speech = synthesizer.render(phrase)
-            pcm = resample(speech.pcm, speech.sample_rate, 16_000)
+            pcm = resample(speech.pcm, speech.sample_rate, RECOGNIZER_RATE)
             pressed = time.monotonic()
             listener.push_to_talk(True, pressed)
-            for start in range(0, len(pcm), 320):  # 20 ms blocks, as a microphone delivers them
-                listener.feed(pcm[start : start + 320])
-            listener.push_to_talk(False, pressed + len(pcm) / 16_000)  # released as the phrase ends
-            silence = [0.0] * 320
+            for start in range(0, len(pcm), INPUT_BLOCK):  # 20 ms blocks, as a microphone delivers them
+                listener.feed(pcm[start : start + INPUT_BLOCK])
+            listener.push_to_talk(False, pressed + len(pcm) / RECOGNIZER_RATE)  # released as the phrase ends
+            silence = [0.0] * INPUT_BLOCK
             before = len(heard)
             deadline = time.monotonic() + 10
             while len(heard) == before and time.monotonic() < deadline:

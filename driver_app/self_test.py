@@ -63,7 +63,6 @@ speech checks say when it is not)."""
 PHRASE: Final = "Box this lap"
 VIDEO_FRAMES: Final = 12
 VIDEO_SIZE: Final = (320, 240)
-FRAGMENTED_MP4: Final = "frag_keyframe+empty_moov+default_base_moof"
 RELAY_TIMEOUT_S: Final = 20.0
 DASHBOARD_FILES: Final = ("index.html", "app.js", "style.css")
 
@@ -333,10 +332,12 @@ def check_vosk() -> str:
 def check_video() -> str:
     import av
 
+    from driver_app.video.encoder import MOVFLAGS
+
     width, height = VIDEO_SIZE
     sources = [_test_picture(i, width, height) for i in range(VIDEO_FRAMES)]
     buffer = io.BytesIO()
-    with av.open(buffer, mode="w", format="mp4", options={"movflags": FRAGMENTED_MP4}) as output:
+    with av.open(buffer, mode="w", format="mp4", options={"movflags": MOVFLAGS}) as output:
         stream = output.add_stream("libx264", rate=30, options={"preset": "ultrafast", "tune": "zerolatency"})
         stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
         for picture in sources:

@@ -14,7 +14,7 @@ import json
 import logging
 import os
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
@@ -25,6 +25,7 @@ from adapters import base
 from adapters.f1udp import DEFAULT_LISTEN
 from driver_app.udp_listener import parse_listen_address
 from driver_app.video.capture import CaptureTarget
+from driver_app.video.config import UPLOAD_MODES
 from driver_app.video.presets import ENCODER_NAMES, RESOLUTIONS
 from driver_app.voice.talk_button import TalkButtonError, parse_binding
 from relay.auth import decode_pairing
@@ -41,7 +42,14 @@ INT_RANGES: Final = {
     "video_clip_before_s": (0, 60),
     "video_clip_after_s": (0, 60),
 }
-VIDEO_UPLOADS: Final = ("all", "clips", "none")
+VIDEO_UPLOADS: Final = UPLOAD_MODES
+CHOICES: Final[Mapping[str, Sequence[str]]] = {
+    "verbosity": VERBOSITIES,
+    "video_resolution": tuple(RESOLUTIONS),
+    "video_encoder": tuple(ENCODER_NAMES),
+    "video_upload": VIDEO_UPLOADS,
+}
+"""Settings that take one of a few names: the names each accepts."""
 
 
 class DriverAppError(Exception):
@@ -146,32 +154,22 @@ def validate(values: Mapping[str, Any], base_settings: Settings | None = None) -
             parse_listen_address(f1_listen)
         except ValueError as exc:
             problems["f1_listen"] = f"{exc}; use HOST:PORT, such as {DEFAULT_LISTEN}"
-    verbosity = changes.get("verbosity")
-    if verbosity is not None and verbosity not in VERBOSITIES:
-        problems["verbosity"] = f"must be one of {', '.join(VERBOSITIES)}"
+    for name, allowed in CHOICES.items():
+        value = changes.get(name)
+        if value is not None and value not in allowed:
+            problems[name] = f"must be one of {', '.join(allowed)}"
     key = changes.get("push_to_talk")
     if key is not None:
         try:
-            parse_binding(key)  # a keyboard key (F1..F24, A..Z, 0..9, Space, CapsLock) or joy0:button5
-        except TalkButtonError:
-            problems["push_to_talk"] = (
-                "use a key (F1..F24, A..Z, 0..9, Space, CapsLock) or a wheel button like joy0:button5"
-            )
+            parse_binding(key)
+        except TalkButtonError as exc:
+            problems["push_to_talk"] = str(exc)
     target = changes.get("video_target")
     if target is not None:
         try:
             CaptureTarget.parse(target)
         except ValueError as exc:
             problems["video_target"] = str(exc)
-    resolution = changes.get("video_resolution")
-    if resolution is not None and resolution not in RESOLUTIONS:
-        problems["video_resolution"] = f"must be one of {', '.join(RESOLUTIONS)}"
-    encoder = changes.get("video_encoder")
-    if encoder is not None and encoder not in ENCODER_NAMES:
-        problems["video_encoder"] = f"must be one of {', '.join(ENCODER_NAMES)}"
-    upload = changes.get("video_upload")
-    if upload is not None and upload not in VIDEO_UPLOADS:
-        problems["video_upload"] = f"must be one of {', '.join(VIDEO_UPLOADS)}"
     if problems:
         raise SettingsError(problems)
     return dataclasses.replace(current, **changes)

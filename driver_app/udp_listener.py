@@ -21,7 +21,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any, Final
 
-from adapters.datagrams import Datagram
+from adapters.datagrams import MAX_DATAGRAM_BYTES, Datagram
 from adapters.errors import AdapterError, SimNotFoundError, TelemetryFormatError, UnknownPacketFormatError
 from adapters.f1udp import DEFAULT_LISTEN, DEFAULT_PORT
 from adapters.f1udp_packets import peek_header
@@ -34,7 +34,6 @@ RECEIVE_BUFFER_BYTES: Final = 1 << 20
 """The socket's receive buffer: bursts wait there while the loop is busy."""
 DETECT_WAIT_S: Final = 0.25
 """How long `f1_packets_arriving` listens (F1 sends at least 10 packets a second while driving)."""
-MAX_DATAGRAM_BYTES: Final = 65_535
 
 
 def parse_listen_address(text: str, default_port: int = DEFAULT_PORT) -> tuple[str, int]:
@@ -101,7 +100,6 @@ class UdpListener:
     ) -> None:
         self.host, self.port = host, port
         self.clock = clock
-        self.received = 0
         self.dropped = 0
         self.arrived = asyncio.Event()
         """Set when a datagram arrives, cleared by `receive` (await it instead of polling)."""
@@ -173,7 +171,6 @@ class UdpListener:
         self._transport = task.result()[0]
 
     def _arrived(self, data: bytes) -> None:
-        self.received += 1
         if len(self._queue) >= self._max_queued:
             self._queue.popleft()
             self.dropped += 1

@@ -30,9 +30,9 @@ import platformdirs
 from relay.auth import PairingInfo, TokenStore, encode_pairing, pairing_qr_text
 from relay.errors import RelayError
 from relay.protocol import Envelope, MessageType, ProtocolError, Role, decode_message, encode_message
+from relay.video_store import DEFAULT_CLIP_BUDGET_BYTES, DEFAULT_MAX_UPLOAD_BYTES, DEFAULT_SEGMENT_BUDGET_BYTES, MIB
 
 PROG = "pitbox-relay"
-MIB = 1024 * 1024
 DEFAULT_PORT = 8765
 CLI_USER = "pitbox-relay cli"
 logger = logging.getLogger(__name__)
@@ -86,12 +86,23 @@ def build_parser() -> argparse.ArgumentParser:
         "--no-video", action="store_true", help="do not accept the drivers' video (segments and clips) on the dashboard"
     )
     serve.add_argument(
-        "--video-segments-mb", type=_megabytes, default=2048, help="MB of rolling video segments kept (default 2048)"
+        "--video-segments-mb",
+        type=_megabytes,
+        default=DEFAULT_SEGMENT_BUDGET_BYTES // MIB,
+        help="MB of rolling video segments kept (default %(default)s)",
     )
     serve.add_argument(
-        "--video-clips-mb", type=_megabytes, default=1024, help="MB of clips and their telemetry kept (default 1024)"
+        "--video-clips-mb",
+        type=_megabytes,
+        default=DEFAULT_CLIP_BUDGET_BYTES // MIB,
+        help="MB of clips and their telemetry kept (default %(default)s)",
     )
-    serve.add_argument("--video-max-upload-mb", type=_megabytes, default=256, help="largest video upload (default 256)")
+    serve.add_argument(
+        "--video-max-upload-mb",
+        type=_megabytes,
+        default=DEFAULT_MAX_UPLOAD_BYTES // MIB,
+        help="largest video upload (default %(default)s)",
+    )
     serve.add_argument("--spool-key-env", default="PITBOX_SPOOL_KEY", help="variable with a 64-hex-digit key")
 
     invite = sub.add_parser("invite", help="make a pairing string for a driver, engineer or viewer")

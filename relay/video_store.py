@@ -39,7 +39,7 @@ import re
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Collection, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import IO, Any, Final
@@ -332,8 +332,8 @@ class VideoStore:
     def car_dir(self, car_id: int) -> Path:
         return self.root / f"car_{car_id}"
 
-    def video_file(self, item: VideoItem) -> Path:
-        return self.car_dir(item.car_id) / f"{item.segment_id}.mp4"
+    def video_file(self, car_id: int, segment_id: str) -> Path:
+        return self.car_dir(car_id) / f"{segment_id}.mp4"
 
     def telemetry_file(self, car_id: int, segment_id: str) -> Path:
         return self.car_dir(car_id) / f"{segment_id}.telemetry.json"
@@ -364,7 +364,7 @@ class VideoStore:
             self._serial += 1
         telemetry = self.telemetry_file(car_id, segment_id)
         try:
-            os.replace(upload.path, self.car_dir(car_id) / f"{segment_id}.mp4")
+            os.replace(upload.path, self.video_file(car_id, segment_id))
             telemetry_bytes = telemetry.stat().st_size if telemetry.exists() else 0
             item = VideoItem(
                 car_id, segment_id, kind, start_s, end_s, upload.bytes, self._clock(), serial, telemetry_bytes
@@ -377,6 +377,7 @@ class VideoStore:
             self._items[item.key] = item
             self._pending.pop(item.key, None)
             removed = self._rotate(keep={item.key})
+        self._delete_files(removed)
         logger.info(
             "stored %s %s of car %d (%d bytes, %.1f-%.1f s)", kind, segment_id, car_id, upload.bytes, start_s, end_s
         )
@@ -398,47 +399,62 @@ class VideoStore:
         path.parent.mkdir(parents=True, exist_ok=True)
         _write_atomically(path, data)
         key = (car_id, segment_id)
+        dropped: list[tuple[int, str]] = []
+        removed: list[VideoItem] = []
         with self._lock:
             item = self._items.get(key)
             if item is None:
                 self._pending[key] = self._serial
                 self._serial += 1
-                self._drop_pending()
-                return None, []
-            item = self._items[key] = replace(item, telemetry_bytes=len(data))
-            return item, self._rotate(keep={key})
+                dropped = self._drop_pending()
+            else:
+                item = self._items[key] = replace(item, telemetry_bytes=len(data))
+                removed = self._rotate(keep={key})
+        self._delete_telemetry(dropped)
+        self._delete_files(removed)
+        return item, removed
 
     # ------------------------------------------------------------ rotation and start-up
 
+    # The index changes under the lock; the files go after it is released (`_delete_files`,
+    # `_delete_telemetry`), so a listing on the event loop never waits for the disk.
+
     def _rotate(self, keep: Collection[tuple[int, str]] = ()) -> list[VideoItem]:
-        """Remove what is over budget (call with the lock held)."""
+        """Take what is over budget out of the index (call with the lock held); returns it."""
         removed = plan_rotation(list(self._items.values()), self.budgets, keep)
         for item in removed:
             del self._items[item.key]
-            self._delete_files(item.car_id, item.segment_id)
-        if removed:
-            names = ", ".join(f"{i.car_id}/{i.segment_id}" for i in removed)
-            logger.info("rotation removed %d video(s): %s", len(removed), names)
         return removed
 
-    def _drop_pending(self) -> None:
+    def _drop_pending(self) -> list[tuple[int, str]]:
+        """Forget the oldest waiting telemetry beyond `MAX_PENDING_TELEMETRY` (lock held); returns its keys."""
+        dropped: list[tuple[int, str]] = []
         while len(self._pending) > MAX_PENDING_TELEMETRY:
             oldest = min(self._pending, key=lambda k: self._pending[k])
             del self._pending[oldest]
-            with contextlib.suppress(OSError):
-                self.telemetry_file(*oldest).unlink()
-            logger.info("telemetry of %d/%s removed: its video never arrived", *oldest)
+            dropped.append(oldest)
+        return dropped
 
-    def _delete_files(self, car_id: int, segment_id: str) -> None:
-        for path in (
-            self._meta_file(car_id, segment_id),
-            self.car_dir(car_id) / f"{segment_id}.mp4",
-            self.telemetry_file(car_id, segment_id),
-        ):
-            try:
-                path.unlink(missing_ok=True)
-            except OSError as exc:  # e.g. open for reading on Windows: found again at the next start
-                logger.warning("cannot remove %s: %s", path, exc.strerror)
+    def _delete_telemetry(self, dropped: Iterable[tuple[int, str]]) -> None:
+        for key in dropped:
+            with contextlib.suppress(OSError):
+                self.telemetry_file(*key).unlink()
+            logger.info("telemetry of %d/%s removed: its video never arrived", *key)
+
+    def _delete_files(self, removed: Sequence[VideoItem]) -> None:
+        for item in removed:
+            for path in (
+                self._meta_file(item.car_id, item.segment_id),
+                self.video_file(item.car_id, item.segment_id),
+                self.telemetry_file(item.car_id, item.segment_id),
+            ):
+                try:
+                    path.unlink(missing_ok=True)
+                except OSError as exc:  # e.g. open for reading on Windows: found again at the next start
+                    logger.warning("cannot remove %s: %s", path, exc.strerror)
+        if removed:
+            names = ", ".join(f"{i.car_id}/{i.segment_id}" for i in removed)
+            logger.info("rotation removed %d video(s): %s", len(removed), names)
 
     def _write_meta(self, item: VideoItem) -> None:
         meta = {
@@ -469,8 +485,10 @@ class VideoStore:
             for key in sorted(pending, key=lambda k: pending[k]):
                 self._pending[key] = self._serial
                 self._serial += 1
-            self._drop_pending()
-            self._rotate()
+            dropped = self._drop_pending()
+            removed = self._rotate()
+        self._delete_telemetry(dropped)
+        self._delete_files(removed)
         if items:
             logger.info("video store: %d video(s) of %d car(s)", len(items), len({i.car_id for i in items.values()}))
 

@@ -38,7 +38,16 @@ from aiohttp import web
 from relay.core import IdentityLike
 from relay.errors import VideoError, VideoTooLargeError
 from relay.protocol import Role
-from relay.video_store import LinkSigner, Upload, VideoItem, VideoStore, check_car_id, check_segment_id, parse_window
+from relay.video_store import (
+    LinkSigner,
+    Upload,
+    VideoItem,
+    VideoStore,
+    api_path,
+    check_car_id,
+    check_segment_id,
+    parse_window,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -145,16 +154,14 @@ class VideoRoutes:
             raise web.HTTPBadRequest(text="the upload was interrupted") from None
         loop = asyncio.get_running_loop()
         try:
-            item, removed = await loop.run_in_executor(
-                None, self.store.store_telemetry, car_id, segment_id, bytes(data)
-            )
+            _, removed = await loop.run_in_executor(None, self.store.store_telemetry, car_id, segment_id, bytes(data))
         except VideoError as exc:
             raise web.HTTPBadRequest(text=str(exc)) from None
         except OSError as exc:
             raise _storage_failed(exc, f"telemetry of {segment_id} of car {car_id}") from None
         if removed:
             self.on_change(None, removed)
-        url = f"{item.api_path if item is not None else f'/api/cars/{car_id}/video/{segment_id}'}/telemetry"
+        url = f"{api_path(car_id, segment_id)}/telemetry"
         return web.json_response({"segment_id": segment_id, "url": url, "bytes": len(data)}, status=201)
 
     # ---------------------------------------------------------------- reading
@@ -214,7 +221,7 @@ class VideoRoutes:
     def _video_file(self, item: VideoItem) -> web.StreamResponse:
         # FileResponse answers ranges (seeking in <video>) and conditional requests.
         headers = {"Content-Type": "video/mp4", "Cache-Control": CACHE_CONTROL}
-        return web.FileResponse(self.store.video_file(item), headers=headers)
+        return web.FileResponse(self.store.video_file(item.car_id, item.segment_id), headers=headers)
 
     def _telemetry_file(self, item: VideoItem) -> web.StreamResponse:
         if not item.has_telemetry:

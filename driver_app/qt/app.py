@@ -62,9 +62,20 @@ from relay.auth import PairingInfo, decode_pairing
 logger = logging.getLogger(__name__)
 
 APP_NAME: Final = "PitBox"
-RESTART_FIELDS: Final = ("pairing", "adapter", "audio_output", "audio_input")
+RESTART_FIELDS: Final = (
+    "pairing",
+    "adapter",
+    "f1_listen",
+    "audio_output",
+    "audio_input",
+    "push_to_talk",
+    "speech_voice",
+    "speech_rate_wpm",
+    "speech_volume_pct",
+)
+"""Settings the running pipeline cannot change (the voice takes them when it opens): a new value restarts it."""
 DEFAULT_TALK_KEY: Final = "F9"
-"""Settings the running pipeline cannot change: saving a new value restarts it."""
+"""The push-to-talk key in PitBox's own window when the setting is a wheel button or empty."""
 MINIMIZED_FLAG: Final = "--minimized"
 FLUSH_TIMEOUT_S: Final = 3.0
 """How long quitting waits for the relay to acknowledge buffered telemetry."""
@@ -270,10 +281,14 @@ class PitBoxApp(QObject):
 
     # ---------------------------------------------------------------- push to talk
 
+    def _voice_io(self) -> Any:
+        """The running pipeline's `VoiceIO` (None without a voice)."""
+        factory = None if self.worker is None else self.worker.factory
+        return getattr(factory, "voice_io", None)
+
     def push_to_talk(self, pressed: bool) -> None:
         """The talk key or button: voice commands are captured while it is held."""
-        factory = None if self.worker is None else self.worker.factory
-        voice = getattr(factory, "voice_io", None)
+        voice = self._voice_io()
         if voice is not None:
             voice.push_to_talk(pressed)
 
@@ -283,8 +298,7 @@ class PitBoxApp(QObject):
         if event.type() in (QEvent.Type.KeyPress, QEvent.Type.KeyRelease) and isinstance(event, QKeyEvent):
             setting = self.settings.push_to_talk
             window_key = DEFAULT_TALK_KEY if not setting or setting.startswith("joy") else setting
-            factory = None if self.worker is None else self.worker.factory
-            voice = getattr(factory, "voice_io", None)
+            voice = self._voice_io()
             hooked = voice is not None and voice.talk_button is not None and window_key == setting
             wanted = QKeySequence(window_key)
             if not hooked and not event.isAutoRepeat() and wanted.count() and event.key() == wanted[0].key():

@@ -231,9 +231,9 @@ class MainWindow(QMainWindow):
     """See the module docstring."""
 
     handoff_answered = Signal(object)
+    """A `HandoffAnswer` (the driver clicked Accept or Reject)."""
     talk = Signal(bool)
     """The hold-to-talk button went down (True) or up (False): push-to-talk for voice commands."""
-    """A `HandoffAnswer` (the driver clicked Accept or Reject)."""
     closed = Signal()
     """The window was closed (not merely hidden to the tray)."""
 

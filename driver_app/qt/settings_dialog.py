@@ -33,7 +33,7 @@ from PySide6.QtWidgets import (
 
 from adapters import base
 from driver_app.qt import autostart
-from driver_app.settings import VERBOSITIES, VIDEO_UPLOADS, Settings, SettingsError, save_settings, validate
+from driver_app.settings import INT_RANGES, VERBOSITIES, VIDEO_UPLOADS, Settings, SettingsError, save_settings, validate
 from driver_app.video.presets import RESOLUTIONS
 
 logger = logging.getLogger(__name__)
@@ -143,7 +143,7 @@ class SettingsDialog(QDialog):
             self.video_resolution.addItem(name, name)
         self._select(self.video_resolution, settings.video_resolution)
         self.video_fps = QSpinBox()
-        self.video_fps.setRange(5, 60)
+        self.video_fps.setRange(*INT_RANGES["video_fps"])
         self.video_fps.setSuffix(" fps")
         self.video_fps.setValue(settings.video_fps)
         self.video_upload = QComboBox()
@@ -162,11 +162,11 @@ class SettingsDialog(QDialog):
         self.speech_voice = QLineEdit(settings.speech_voice)
         self.speech_voice.setPlaceholderText("system default; `pitbox voice voices` lists them")
         self.speech_rate = QSpinBox()
-        self.speech_rate.setRange(80, 400)
+        self.speech_rate.setRange(*INT_RANGES["speech_rate_wpm"])
         self.speech_rate.setSuffix(" words/min")
         self.speech_rate.setValue(settings.speech_rate_wpm)
         self.speech_volume = QSpinBox()
-        self.speech_volume.setRange(0, 200)
+        self.speech_volume.setRange(*INT_RANGES["speech_volume_pct"])
         self.speech_volume.setSuffix(" %")
         self.speech_volume.setValue(settings.speech_volume_pct)
         self.start_with_windows = QCheckBox("Start PitBox when I log on")

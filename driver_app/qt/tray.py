@@ -129,7 +129,7 @@ class TrayController(QObject):
         self.action_mute.setToolTip("Silence the coach's calls (the spotter too)")
         self.action_voice.setToolTip("Spoken calls on or off")
         self.action_video.setToolTip("Stream video to the team on or off")
-        self.action_clip.setToolTip("Save the 10 seconds before and after now, with the telemetry")
+        self.action_clip.setToolTip("Save the seconds before and after now, with their telemetry")
         self.action_clip.setEnabled(False)
 
         self.summary = "starting"

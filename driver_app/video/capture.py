@@ -226,8 +226,6 @@ class CapturedFrame:
     """BGRA, H x W x 4 (owned by the frame: the grabber does not reuse it)."""
     t_s: float
     """The grab's midpoint on the capture clock (monotonic seconds)."""
-    index: int
-    """0, 1, 2, ... in grab order."""
 
 
 @dataclass(slots=True)
@@ -350,7 +348,7 @@ class ScreenCapture:
             after = clock()
             failures = 0
             stats.grab_s += after - before
-            self.sink(CapturedFrame(pixels, 0.5 * (before + after), stats.grabbed))
+            self.sink(CapturedFrame(pixels, 0.5 * (before + after)))
             stats.grabbed += 1
             due += period
 

@@ -27,6 +27,7 @@ import numpy as np
 import numpy.typing as npt
 
 from driver_app.video.clockmap import ClockMap
+from driver_app.video.config import CLIP_AFTER_S, CLIP_BEFORE_S
 from driver_app.video.encoder import EncoderChoice, SegmentWriter
 from driver_app.video.errors import ClipError, EncoderError
 from driver_app.video.overlay import OverlayValues, draw_overlay
@@ -35,8 +36,6 @@ from driver_app.video.telemetry_window import window_document
 
 logger = logging.getLogger(__name__)
 
-BEFORE_S: Final = 10.0
-AFTER_S: Final = 10.0
 TELEMETRY_SUFFIX: Final = ".telemetry.json"
 
 
@@ -57,8 +56,8 @@ class ClipRequest:
     clip_id: str
     at_mono_s: float
     """The moment, on the capture clock."""
-    before_s: float = BEFORE_S
-    after_s: float = AFTER_S
+    before_s: float = CLIP_BEFORE_S
+    after_s: float = CLIP_AFTER_S
     events: tuple[ClipEvent, ...] = ()
 
     @property

@@ -13,12 +13,10 @@ from typing import Final
 
 from driver_app.video.capture import CaptureTarget
 from driver_app.video.presets import ENCODER_NAMES, VideoPreset, preset_for
+from driver_app.video.replay_buffer import KEEP_S, MAX_BYTES
 
 UPLOAD_MODES: Final = ("all", "clips", "none")
 MAX_QUEUE_BYTES: Final = 64 * 1024 * 1024
-KEEP_S: Final = 60.0
-MAX_DISK_BYTES: Final = 400_000_000
-"""Disk budget of the replay buffer: 60 s at 720p30 is ~30 MB at the rate cap; room for 1080p60 and pins."""
 CLIP_BEFORE_S: Final = 10.0
 CLIP_AFTER_S: Final = 10.0
 
@@ -42,7 +40,7 @@ class VideoConfig:
     clip_before_s: float = CLIP_BEFORE_S
     clip_after_s: float = CLIP_AFTER_S
     keep_s: float = KEEP_S
-    max_disk_bytes: int = MAX_DISK_BYTES
+    max_disk_bytes: int = MAX_BYTES
     max_queue_bytes: int = MAX_QUEUE_BYTES
     folder: Path | None = None
     """Where `replay/` and `clips/` go (None: a folder in the system's temp dir)."""

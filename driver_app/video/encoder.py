@@ -51,10 +51,6 @@ class EncoderChoice:
     name: str
     options: dict[str, str] = field(default_factory=dict)
 
-    @property
-    def hardware(self) -> bool:
-        return self.name != FALLBACK
-
 
 _chosen: dict[str, EncoderChoice] = {}
 _choose_lock = threading.Lock()
@@ -174,10 +170,6 @@ class SegmentWriter:
     @property
     def frames(self) -> int:
         return len(self._times)
-
-    @property
-    def first_time_s(self) -> float | None:
-        return self._times[0] if self._times else None
 
     def add(self, pixels: npt.NDArray[np.uint8], t_s: float) -> None:
         """A BGRA or BGR frame captured at `t_s` (capture clock seconds, increasing)."""

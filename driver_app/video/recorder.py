@@ -97,12 +97,6 @@ class RecorderStats:
     """Thread time spent building clips."""
 
 
-@dataclass(slots=True)
-class _Pending:
-    request: ClipRequest
-    incident: bool
-
-
 def _lower_thread_priority() -> None:
     """Best effort: this thread yields to the capture and the sim."""
     try:
@@ -152,11 +146,10 @@ class VideoRecorder:
         self._queue: queue.Queue[object] = queue.Queue()
         self._encode_thread: threading.Thread | None = None
         self._clip_thread: threading.Thread | None = None
-        self._pending: list[_Pending] = []
+        self._pending: list[ClipRequest] = []
         self._cond = threading.Condition()
         self._stopping = False
         self._encoding_done = False
-        self._clip_count = 0
         self._running = False
         self._stop_lock = threading.Lock()
 
@@ -285,15 +278,12 @@ class VideoRecorder:
         at_mono = now_mono if at_s is None or self.clock_map.empty else self.clock_map.to_mono(at_s)
         at_mono = min(at_mono, now_mono)
         event = ClipEvent(self.clock_map.to_session(at_mono) if at_s is None else at_s, source, detail)
-        incident = source.startswith("incident")
         with self._cond:
-            if incident:
-                for pending in self._pending:
-                    if pending.incident and abs(pending.request.at_mono_s - at_mono) <= INCIDENT_MERGE_S:
-                        events = (*pending.request.events, event)
-                        pending.request = dataclasses.replace(pending.request, events=events)
-                        return pending.request.clip_id
-            self._clip_count += 1
+            if _is_incident(source):
+                for i, pending in enumerate(self._pending):
+                    if _is_incident(pending.source) and abs(pending.at_mono_s - at_mono) <= INCIDENT_MERGE_S:
+                        self._pending[i] = dataclasses.replace(pending, events=(*pending.events, event))
+                        return pending.clip_id
             clip_id = f"clip-{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(3)}"
             request = ClipRequest(
                 clip_id,
@@ -302,15 +292,10 @@ class VideoRecorder:
                 self.config.clip_after_s if after_s is None else after_s,
                 (event,),
             )
-            self._pending.append(_Pending(request, incident))
+            self._pending.append(request)
             self._cond.notify_all()
         logger.info("clip %s requested (%s) at %.2f s", clip_id, source, event.at_s)
         return clip_id
-
-    @property
-    def pending_clips(self) -> int:
-        with self._cond:
-            return len(self._pending)
 
     # ---------------------------------------------------------------- capture thread
 
@@ -333,6 +318,8 @@ class VideoRecorder:
         assert self.encoder is not None and self.size is not None
         width, height = self.size
         writer: SegmentWriter | None = None
+        segment_start_s = 0.0
+        segment_limit_s = self.config.segment_s - 0.5 / self.preset.fps
         index = 0
         started = time.thread_time()
         try:
@@ -341,8 +328,7 @@ class VideoRecorder:
                 if item is _STOP:
                     break
                 assert isinstance(item, CapturedFrame)
-                first = None if writer is None else writer.first_time_s
-                if writer is not None and first is not None and item.t_s - first >= self._segment_limit_s():
+                if writer is not None and item.t_s - segment_start_s >= segment_limit_s:
                     self._finish_segment(writer)
                     writer = None
                 if writer is None:
@@ -356,6 +342,7 @@ class VideoRecorder:
                         self.preset.fps,
                         max_bitrate=self.preset.max_bitrate,
                     )
+                    segment_start_s = item.t_s
                 writer.add(item.pixels, item.t_s)
                 self.stats.frames_encoded += 1
             if writer is not None and writer.frames:
@@ -376,9 +363,6 @@ class VideoRecorder:
             with self._cond:
                 self._encoding_done = True
                 self._cond.notify_all()
-
-    def _segment_limit_s(self) -> float:
-        return self.config.segment_s - 0.5 / self.preset.fps
 
     def _finish_segment(self, writer: SegmentWriter) -> None:
         written = writer.close()
@@ -407,25 +391,23 @@ class VideoRecorder:
         _lower_thread_priority()
         while True:
             with self._cond:
-                while not self._ready_clips() and not (self._stopping and self._encoding_done):
+                while not (ready := self._ready_clips()) and not (self._stopping and self._encoding_done):
                     self._cond.wait()
-                ready = self._ready_clips()
-                if not ready and self._stopping and self._encoding_done:
-                    ready = list(self._pending)
-                    if not ready:
-                        return
-                for pending in ready:
-                    self._pending.remove(pending)
-            for pending in ready:
-                self._build(pending.request)
+                if not ready:  # stopped, encoding over, nothing left to build
+                    return
+                for request in ready:
+                    self._pending.remove(request)
+            for request in ready:
+                self._build(request)
 
-    def _ready_clips(self) -> list[_Pending]:
-        """Clips whose window the video has passed (called under the condition's lock)."""
+    def _ready_clips(self) -> list[ClipRequest]:
+        """Clips whose window the video has passed; all of them once encoding ended (under the condition's lock)."""
+        if self._encoding_done:
+            return list(self._pending)
         newest = self.replay.newest()
         if newest is None:
-            return [p for p in self._pending if self._encoding_done]
-        end = newest.end_mono_s
-        return [p for p in self._pending if p.request.end_mono_s <= end or self._encoding_done]
+            return []
+        return [r for r in self._pending if r.end_mono_s <= newest.end_mono_s]
 
     def _build(self, request: ClipRequest) -> None:
         assert self.encoder is not None
@@ -482,12 +464,9 @@ class VideoRecorder:
         """Clips saved by an earlier run and never delivered go to the uploader again (newest first)."""
         if self.uploader is None or self.config.upload == "none":
             return
-        unsent = [
-            p
-            for p in sorted(self.clips_dir.glob("clip-*.mp4"), key=lambda p: p.stat().st_mtime, reverse=True)
-            if not p.with_name(p.stem + UPLOADED_SUFFIX).exists()
-        ][:MAX_RESUBMITTED_CLIPS]
-        for path in reversed(unsent):
+        unsent = [p for p in self.clips_dir.glob("clip-*.mp4") if not _uploaded_marker(p).exists()]
+        unsent.sort(key=lambda p: p.stat().st_mtime, reverse=True)
+        for path in reversed(unsent[:MAX_RESUBMITTED_CLIPS]):
             start_s, end_s = _clip_window(path)
             self._upload_clip(path, start_s, end_s)
 
@@ -501,6 +480,10 @@ class VideoRecorder:
 
 _active_runs: set[Path] = set()
 _runs_lock = threading.Lock()
+
+
+def _is_incident(source: str) -> bool:
+    return source.startswith("incident")
 
 
 def _claim_run_folder(folder: Path) -> None:
@@ -527,9 +510,13 @@ def upload_finished(job: UploadJob, ok: bool, replay: ReplayBuffer | None) -> No
             replay.unpin([job.segment_id])
     elif ok:
         try:
-            job.path.with_name(job.path.stem + UPLOADED_SUFFIX).touch()
+            _uploaded_marker(job.path).touch()
         except OSError as exc:
             logger.warning("cannot mark %s as uploaded: %s", job.path.name, exc)
+
+
+def _uploaded_marker(clip_path: Path) -> Path:
+    return clip_path.with_name(clip_path.stem + UPLOADED_SUFFIX)
 
 
 def _clip_window(path: Path) -> tuple[float, float]:

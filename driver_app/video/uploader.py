@@ -131,28 +131,28 @@ class VideoUploader:
         """Queue `job` (thread-safe, never blocks); False when it was refused (the file stays where it is)."""
         if not job.created_s:
             job.created_s = self.clock()
-        dropped: list[UploadJob] = []
+        victim: UploadJob | None = None
         with self._lock:
             if self._refused_for_good:
                 return False
             if len(self._jobs) >= self.max_queue:
-                oldest_segment = next((j for j in self._jobs if j.kind is JobKind.SEGMENT), None)
-                if oldest_segment is None and job.kind is JobKind.CLIP:
+                victim = next((j for j in self._jobs if j.kind is JobKind.SEGMENT), None)
+                if victim is None and job.kind is JobKind.CLIP:
                     logger.warning("upload queue full of clips: %s waits for the next start", job.segment_id)
                     self.stats.dropped += 1
                     return False
-                victim = oldest_segment if oldest_segment is not None else job
-                if victim is not job:
+                if victim is None:
+                    victim = job  # a segment, and only clips queued: the new segment gives way
+                else:
                     self._jobs.remove(victim)
-                dropped.append(victim)
-            if job not in dropped:
+            if victim is not job:
                 self._jobs.append(job)
-        for victim in dropped:
+        if victim is not None:
             self.stats.dropped += 1
             logger.info("upload queue full: %s not sent", victim.segment_id)
             self._finish(victim, False)
         self._poke()
-        return job not in dropped
+        return victim is not job
 
     @property
     def pending(self) -> int:

@@ -33,7 +33,7 @@ _Int16Array = npt.NDArray[np.int16]
 
 
 def to_float32(pcm: npt.ArrayLike) -> _FloatArray:
-    """Mono samples -> float32 in [-1, 1]. int16 is scaled by 1/32768; floats are taken as they are."""
+    """Mono samples -> a new float32 array in [-1, 1]. int16 is scaled by 1/32768; floats are taken as they are."""
     array = np.asarray(pcm)
     if array.ndim == 2:
         array = array.mean(axis=1) if array.shape[1] <= 8 else array.mean(axis=0)
@@ -44,7 +44,7 @@ def to_float32(pcm: npt.ArrayLike) -> _FloatArray:
     if np.issubdtype(array.dtype, np.integer):
         info = np.iinfo(array.dtype)
         return (array.astype(np.float64) / float(-info.min)).astype(np.float32)
-    return np.nan_to_num(array.astype(np.float32), nan=0.0, posinf=1.0, neginf=-1.0)
+    return np.nan_to_num(array.astype(np.float32), copy=False, nan=0.0, posinf=1.0, neginf=-1.0)
 
 
 def to_int16(pcm: npt.ArrayLike) -> _Int16Array:
@@ -103,7 +103,7 @@ class UtteranceCapture:
     press); `tail_s` more is captured after the release (it often comes on the last syllable).
     The speech inside is found by frame energy against the capture's own noise floor, kept with
     `margin_s` on each side, scaled to a common level and padded with `pad_s` of silence each side
-    (see `prepare_utterance`). `trim=False` keeps the whole capture.
+    (see `prepare_utterance`).
     A press shorter than `min_press_s` is a bump of the button and yields nothing; a press held past
     `max_s` is cut there (a stuck button must not grow memory without bound).
     """
@@ -118,7 +118,6 @@ class UtteranceCapture:
         margin_s: float = 0.5,
         min_press_s: float = 0.15,
         max_s: float = 10.0,
-        trim: bool = True,
     ) -> None:
         if sample_rate <= 0:
             raise ValueError(f"sample_rate must be positive, got {sample_rate}")
@@ -128,7 +127,6 @@ class UtteranceCapture:
         self.margin_s = margin_s
         self.min_press_s = min_press_s
         self.max_s = max_s
-        self.trim = trim
         self._pre_roll_samples = int(round(pre_roll_s * sample_rate))
         self._pre_roll: deque[_FloatArray] = deque()
         self._pre_roll_len = 0
@@ -194,17 +192,19 @@ class UtteranceCapture:
             return self._finish()
         return None
 
+    # `feed` hands these its own new array (`to_float32` always makes one): kept without copying.
+
     def _remember(self, samples: _FloatArray) -> None:
         if self._pre_roll_samples <= 0 or samples.size == 0:
             return
-        self._pre_roll.append(samples.copy())
+        self._pre_roll.append(samples)
         self._pre_roll_len += samples.size
         while self._pre_roll_len - self._pre_roll[0].size >= self._pre_roll_samples:
             self._pre_roll_len -= self._pre_roll.popleft().size
 
     def _append(self, samples: _FloatArray) -> None:
         if samples.size:
-            self._chunks.append(samples.copy())
+            self._chunks.append(samples)
             self._captured += samples.size
 
     def _reset(self) -> None:
@@ -217,9 +217,7 @@ class UtteranceCapture:
         self._reset()
         self._pre_roll.clear()
         self._pre_roll_len = 0
-        return prepare_utterance(
-            audio, self.sample_rate, pad_s=self.pad_s, margin_s=self.margin_s if self.trim else None
-        )
+        return prepare_utterance(audio, self.sample_rate, pad_s=self.pad_s, margin_s=self.margin_s)
 
 
 def speech_bounds(
@@ -257,23 +255,21 @@ def prepare_utterance(
     sample_rate: int,
     *,
     pad_s: float = 0.2,
-    margin_s: float | None = 0.5,
+    margin_s: float = 0.5,
     target_peak_dbfs: float = -3.0,
     floor_dbfs: float = -45.0,
 ) -> _Int16Array:
     """Raw capture -> what a recogniser wants: 16 kHz int16, speech (plus margin) only, padded, levelled.
 
-    `margin_s=None` keeps the whole capture (no trimming). Returns an empty array when trimming
-    finds no speech.
+    Returns an empty array when there is no speech in the capture.
     """
     x = resample(audio, sample_rate, RECOGNIZER_RATE) if sample_rate != RECOGNIZER_RATE else to_float32(audio)
     x = x - np.float32(x.mean()) if x.size else x
-    if margin_s is not None:
-        bounds = speech_bounds(x, RECOGNIZER_RATE)
-        if bounds is None:
-            return np.zeros(0, np.int16)
-        margin = int(round(margin_s * RECOGNIZER_RATE))
-        x = x[max(0, bounds[0] - margin) : bounds[1] + margin]
+    bounds = speech_bounds(x, RECOGNIZER_RATE)
+    if bounds is None:
+        return np.zeros(0, np.int16)
+    margin = int(round(margin_s * RECOGNIZER_RATE))
+    x = x[max(0, bounds[0] - margin) : bounds[1] + margin]
     peak = float(np.percentile(np.abs(x), 99.9)) if x.size else 0.0  # a click does not set the level
     if peak > 1e-4:
         x = x * np.float32(10 ** (target_peak_dbfs / 20) / peak)

@@ -4,8 +4,8 @@
 (the grammar format pocketsphinx reads): words, `[optional]`, `(one | other)` and rule references
 such as `<litres>`, which are declared once in `RULES`. From that one table come
 
-- `jsgf_grammar()`: the grammar pocketsphinx decodes against (commands, plus a filler loop that
-  soaks up speech that is not a command, so it is rejected instead of forced onto a command);
+- `jsgf_grammar()`: the grammar pocketsphinx decodes against (speech that is not a command is
+  rejected by the recogniser's phone-loop check, see `recognition`);
 - `vosk_phrases()`: the phrase list a vosk recogniser is restricted to;
 - `parse_command(text)`: text (from either engine, or typed) -> `Command`, or None unless the *whole*
   text is one command. It never raises.

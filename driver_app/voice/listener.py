@@ -20,13 +20,12 @@ from typing import Any, Final
 import numpy as np
 import numpy.typing as npt
 
-from driver_app.voice.audio import UtteranceCapture
-from driver_app.voice.errors import AudioDeviceError
+from driver_app.voice.audio import RECOGNIZER_RATE, UtteranceCapture
 from driver_app.voice.recognition import CommandRecognizer, Recognition
+from driver_app.voice.sound_device import open_mono_stream
 
 logger = logging.getLogger(__name__)
 
-INPUT_RATE: Final = 16_000
 INPUT_BLOCK: Final = 320
 """20 ms blocks from the microphone."""
 
@@ -38,15 +37,10 @@ class VoiceListener:
         self,
         recognizer: CommandRecognizer,
         on_heard: Callable[[Recognition], None],
-        *,
-        sample_rate: int = INPUT_RATE,
-        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.recognizer = recognizer
         self.on_heard = on_heard
-        self.clock = clock
-        self.capture = UtteranceCapture(sample_rate)
-        self.heard = 0
+        self.capture = UtteranceCapture(RECOGNIZER_RATE)
         self._lock = threading.Lock()
         self._utterances: queue.Queue[npt.NDArray[np.int16] | None] = queue.Queue()
         self._thread = threading.Thread(target=self._recognise, name="pitbox-voice-in", daemon=True)
@@ -54,9 +48,9 @@ class VoiceListener:
         self._stream: Any = None
 
     def push_to_talk(self, pressed: bool, now_s: float | None = None) -> None:
-        """The talk key went down or up (`now_s`: when, on the listener's clock; default now)."""
+        """The talk key went down or up (`now_s`: when, on `time.monotonic`'s clock; default now)."""
         with self._lock:
-            self.capture.push_to_talk(pressed, self.clock() if now_s is None else now_s)
+            self.capture.push_to_talk(pressed, time.monotonic() if now_s is None else now_s)
 
     def feed(self, chunk: npt.ArrayLike) -> None:
         """One block of microphone audio (the input callback calls this)."""
@@ -68,33 +62,19 @@ class VoiceListener:
     def _recognise(self) -> None:
         while (utterance := self._utterances.get()) is not None:
             recognition = self.recognizer.recognize(utterance)
-            self.heard += 1
             logger.info("heard %r -> %s", recognition.text, recognition.command)
             self.on_heard(recognition)
 
     def open_input(self, device: int | str | None = None) -> None:
         """Listen on `device` (None: the system default microphone) at 16 kHz mono."""
-        try:
-            import sounddevice
-        except (OSError, ImportError) as exc:  # no PortAudio library
-            raise AudioDeviceError(f"no sound library: {exc} (on Linux: apt install libportaudio2)") from exc
-        try:
-
-            def callback(indata: Any, frames: int, time_info: Any, status: Any) -> None:
-                self.feed(indata[:, 0])
-
-            stream = sounddevice.InputStream(
-                samplerate=self.capture.sample_rate,
-                channels=1,
-                dtype="float32",
-                blocksize=INPUT_BLOCK,
-                device=device,
-                callback=callback,
-            )
-            stream.start()
-        except (sounddevice.PortAudioError, OSError, ValueError) as exc:
-            raise AudioDeviceError(f"cannot open the microphone {device!r}: {exc}") from exc
-        self._stream = stream
+        self._stream = open_mono_stream(
+            "input",
+            device,
+            sample_rate=self.capture.sample_rate,
+            block_frames=INPUT_BLOCK,
+            on_block=self.feed,
+            what="the microphone",
+        )
 
     def close(self) -> None:
         stream, self._stream = self._stream, None

@@ -29,7 +29,7 @@ from typing import Any, Final
 import numpy as np
 import numpy.typing as npt
 
-from driver_app.voice.errors import AudioDeviceError
+from driver_app.voice.sound_device import open_mono_stream
 from driver_app.voice.tts import Speech
 
 logger = logging.getLogger(__name__)
@@ -54,9 +54,6 @@ class _Item:
 
 @dataclass(slots=True)
 class PlayerStats:
-    played: int = 0
-    cut: int = 0
-    cut_at_word: int = 0
     stale: int = 0
     refused: int = 0
     events: list[tuple[float, str, str, int]] = field(default_factory=list)
@@ -93,8 +90,6 @@ class SpeechPlayer:
         self.frames_out = 0
         """Samples handed to the sound card so far."""
         self._block_offset = 0
-        self.first_fill_s: float | None = None
-        """Clock time of the first `fill`: stream frame f is due at first_fill_s + f / sample_rate."""
 
     # ---------------------------------------------------------------- control
 
@@ -149,8 +144,6 @@ class SpeechPlayer:
         written = 0
         keys: list[str] = []
         with self._lock:
-            if self.first_fill_s is None:
-                self.first_fill_s = now
             while written < len(out):
                 self._block_offset = written
                 item = self._current or self._next(now)
@@ -193,7 +186,6 @@ class SpeechPlayer:
                 self._event(now, "stale", item.key, self._block_offset)
                 continue
             self._current = item
-            self.stats.played += 1
             self._event(now, "start", item.key, self._block_offset)
             return item
         return None
@@ -203,10 +195,8 @@ class SpeechPlayer:
         limit = item.position + int(self.max_cut_delay_s * self.sample_rate)
         words = item.speech.word_starts
         ahead = words[(words >= item.position) & (words <= limit)]
-        self.stats.cut += 1
         if len(ahead):
             item.cut_at = int(ahead[0])
-            self.stats.cut_at_word += 1
             return
         pcm = item.speech.pcm
         window = max(1, self.sample_rate // 200)
@@ -238,40 +228,17 @@ class SpeechPlayer:
 
     def open_output(self, device: int | str | None = None) -> None:
         """Start playing on `device` (None: the system default) through PortAudio."""
-        try:
-            import sounddevice
-        except (OSError, ImportError) as exc:  # no PortAudio library
-            raise AudioDeviceError(f"no sound library: {exc} (on Linux: apt install libportaudio2)") from exc
-        try:
-
-            def callback(outdata: Any, frames: int, time_info: Any, status: Any) -> None:
-                self.fill(outdata[:, 0])
-
-            stream = sounddevice.OutputStream(
-                samplerate=self.sample_rate,
-                channels=1,
-                dtype="float32",
-                blocksize=BLOCK_FRAMES,
-                device=device,
-                callback=callback,
-            )
-            stream.start()
-        except (sounddevice.PortAudioError, OSError, ValueError) as exc:
-            raise AudioDeviceError(f"cannot open the sound output {device!r}: {exc}") from exc
-        self._stream = stream
+        self._stream = open_mono_stream(
+            "output",
+            device,
+            sample_rate=self.sample_rate,
+            block_frames=BLOCK_FRAMES,
+            on_block=self.fill,
+            what="the sound output",
+        )
 
     def close(self) -> None:
         stream, self._stream = self._stream, None
         if stream is not None:
             stream.stop()
             stream.close()
-
-
-def output_devices() -> list[str]:
-    """Names of the sound outputs PortAudio sees (empty without a sound card or PortAudio)."""
-    try:
-        import sounddevice
-
-        return [str(d["name"]) for d in sounddevice.query_devices() if d["max_output_channels"] > 0]
-    except (OSError, ImportError):
-        return []

@@ -33,12 +33,13 @@ import numpy as np
 import numpy.typing as npt
 import platformdirs
 
+from driver_app.voice.audio import RECOGNIZER_RATE
 from driver_app.voice.commands import Command, jsgf_grammar, parse_command, vosk_phrases
 from driver_app.voice.errors import VoiceError
 
 logger = logging.getLogger(__name__)
 
-SAMPLE_RATE: Final = 16_000
+SAMPLE_RATE: Final = RECOGNIZER_RATE
 MODEL_ENV: Final = "PITBOX_VOSK_MODEL"
 BUNDLED_MODEL_DIR: Final = "vosk-model"
 """Folder of a vosk model inside a packaged PitBox (the PyInstaller bundle's root)."""
@@ -84,7 +85,7 @@ class CommandRecognizer(Protocol):
 def _pocketsphinx_model() -> tuple[Path, Path]:
     """(acoustic model folder, dictionary) of the en-US model inside the pocketsphinx wheel."""
     try:
-        import pocketsphinx  # type: ignore[import-untyped]
+        import pocketsphinx
     except ImportError as exc:
         raise VoiceError(f"pocketsphinx is not installed ({exc})") from exc
     root = Path(pocketsphinx.get_model_path()) / "en-us"
@@ -206,7 +207,7 @@ class VoskRecognizer:
     def __init__(self, model_dir: Path) -> None:
         check_model(model_dir)
         try:
-            import vosk  # type: ignore[import-untyped]
+            import vosk
         except ImportError as exc:
             raise VoiceError(f"vosk is not installed ({exc})") from exc
         vosk.SetLogLevel(-1)

@@ -10,10 +10,11 @@ taken as seconds: a live sim runs in real time). Frequent phrases are rendered a
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from concurrent.futures import Future
 from typing import Final
 
+from coaching.applications.spotter import CALLS
 from coaching.messages import Call
 from driver_app.voice.errors import SpeechError
 from driver_app.voice.player import SpeechPlayer
@@ -21,17 +22,8 @@ from driver_app.voice.tts import Speech, Synthesizer
 
 logger = logging.getLogger(__name__)
 
-SPOTTER_PHRASES: Final = (
-    "Car left",
-    "Car right",
-    "Clear left",
-    "Clear right",
-    "Clear all round",
-    "Still there",
-    "Three wide",
-    "Three wide, you're in the middle",
-    "Clear",
-)
+SPOTTER_PHRASES: Final = (*CALLS.values(), "Still there", "Clear left", "Clear right", "Clear all round")
+"""What the spotter says (its overlap calls, and the repeat and clear calls it makes inline)."""
 NUMBERS: Final = tuple(str(n) for n in range(0, 101))
 MAX_STALE_S: Final = 30.0
 
@@ -45,13 +37,10 @@ class VoiceSpeechSink:
         player: SpeechPlayer,
         *,
         warm: Iterable[str] = (*SPOTTER_PHRASES, *NUMBERS),
-        on_error: Callable[[str], None] | None = None,
     ) -> None:
         self.synthesizer = synthesizer
         self.player = player
         self.muted = False
-        self.last_text = ""
-        self._on_error = on_error if on_error is not None else logger.warning
         # Rendered in the background (about 20 ms each): the pipeline starts at once.
         self._warming = [synthesizer.submit(text) for text in warm]
 
@@ -72,7 +61,6 @@ class VoiceSpeechSink:
         """Speak any text (voice-command answers too) with the same rules as a call."""
         if self.muted:
             return
-        self.last_text = text
         expires = self.player.clock() + stale_after_s
         future = self.synthesizer.submit(text)
         if future.done():
@@ -84,15 +72,10 @@ class VoiceSpeechSink:
         try:
             speech = future.result()
         except SpeechError as exc:
-            self._on_error(f"not spoken: {exc}")
+            logger.warning("not spoken: %s", exc)
             return
         self.player.play(speech, urgent=urgent, expires_s=expires_s, key=key)
 
     def set_muted(self, muted: bool) -> None:
         self.muted = muted
         self.player.set_muted(muted)
-
-    def set_volume(self, volume: float) -> None:
-        if not 0.0 <= volume <= 2.0:
-            raise SpeechError(f"volume {volume} is outside 0..2")
-        self.player.volume = volume

@@ -93,7 +93,8 @@ class ButtonState:
 class TalkButton(Protocol):
     """A running watcher; `close` stops it (a held button counts as released)."""
 
-    binding: Binding
+    @property
+    def binding(self) -> Binding: ...
 
     def close(self) -> None: ...
 
@@ -170,6 +171,11 @@ def sdl_joystick() -> Any:
     return sdl2
 
 
+def _name(raw: bytes | None) -> str:
+    """A joystick name as SDL returns it (bytes, or None when it has none)."""
+    return (raw or b"?").decode(errors="replace")
+
+
 class _Sdl:
     """The joystick subsystem held open by one thread (SDL counts `InitSubSystem` calls)."""
 
@@ -182,10 +188,7 @@ class _Sdl:
 
     def names(self) -> list[str]:
         self.sdl.SDL_JoystickUpdate()
-        return [
-            (self.sdl.SDL_JoystickNameForIndex(i) or b"?").decode(errors="replace")
-            for i in range(self.sdl.SDL_NumJoysticks())
-        ]
+        return [_name(self.sdl.SDL_JoystickNameForIndex(i)) for i in range(self.sdl.SDL_NumJoysticks())]
 
     def close(self) -> None:
         self.sdl.SDL_QuitSubSystem(self.sdl.SDL_INIT_JOYSTICK)
@@ -260,7 +263,7 @@ class JoystickWatcher:
             why = lib.SDL_GetError().decode(errors="replace")
             logger.warning("push-to-talk: cannot open joystick %d: %s", index, why)
             return None
-        name = (lib.SDL_JoystickName(handle) or b"?").decode(errors="replace")
+        name = _name(lib.SDL_JoystickName(handle))
         buttons = lib.SDL_JoystickNumButtons(handle)
         if button >= buttons:
             logger.warning("push-to-talk: %s has buttons 0-%d, not %d", name, buttons - 1, button)
@@ -322,11 +325,10 @@ class ButtonProbe:
                 handle = self._handles[index] = lib.SDL_JoystickOpen(index)
                 if not handle:
                     continue
-            name = (lib.SDL_JoystickName(handle) or b"?").decode(errors="replace")
             for button in range(lib.SDL_JoystickNumButtons(handle)):
                 down = bool(lib.SDL_JoystickGetButton(handle, button))
                 if down and not self._down.get((index, button), False):
-                    presses.append(ButtonPress(index, name, button))
+                    presses.append(ButtonPress(index, _name(lib.SDL_JoystickName(handle)), button))
                 self._down[(index, button)] = down
         return presses
 

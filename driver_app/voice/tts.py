@@ -26,6 +26,7 @@ from typing import Any, Final
 import numpy as np
 import numpy.typing as npt
 
+from driver_app.voice.audio import to_float32
 from driver_app.voice.errors import SpeechError
 
 logger = logging.getLogger(__name__)
@@ -107,8 +108,7 @@ class _EspeakCapture:
         espeak.SetSynthCallback(on_synth)
         espeak.Synth(text.encode("utf-8"), flags=espeak.ENDPAUSE | espeak.CHARS_UTF8)
         espeak.Synchronize()
-        raw = b"".join(self._chunks)
-        pcm = (np.frombuffer(raw, dtype="<i2").astype(np.float32) / 32768.0).copy()
+        pcm = to_float32(np.frombuffer(b"".join(self._chunks), dtype="<i2"))
         starts = np.asarray(self._words_ms, dtype=np.int64) * sample_rate // 1000
         words = np.unique(np.clip(np.concatenate(([0], starts)), 0, len(pcm))).astype(np.int64)
         return pcm, words
@@ -130,8 +130,6 @@ class Synthesizer:
         self._thread = threading.Thread(target=self._run, name="pitbox-tts", daemon=True)
         self._thread.start()
         self.voices = self._ready.result(timeout=30)
-        self.renders = 0
-        self.hits = 0
 
     # ---------------------------------------------------------------- API
 
@@ -146,7 +144,6 @@ class Synthesizer:
             cached = self._cache.get(key)
             if cached is not None:
                 self._cache.move_to_end(key)
-                self.hits += 1
                 done: Future[Speech] = Future()
                 done.set_result(cached)
                 return done
@@ -201,7 +198,6 @@ class Synthesizer:
                     self._cache[(text, self.voice, self.rate_wpm)] = speech
                     while len(self._cache) > self.cache_phrases:
                         self._cache.popitem(last=False)
-                    self.renders += 1
                 future.set_result(speech)
         with contextlib.suppress(RuntimeError):
             engine.stop()
@@ -224,5 +220,5 @@ class Synthesizer:
             width = wav.getsampwidth()
         if width != 2 or not raw:
             raise SpeechError(f"{text!r}: the synthesiser produced no 16-bit audio")
-        pcm = (np.frombuffer(raw, dtype="<i2").astype(np.float32) / 32768.0).copy()
+        pcm = to_float32(np.frombuffer(raw, dtype="<i2"))
         return Speech(text, pcm, rate, pause_starts(pcm, rate))

@@ -15,17 +15,10 @@ from driver_app.speech import ConsoleSpeechSink, SpeechSink
 from driver_app.voice.errors import VoiceError
 from driver_app.voice.listener import VoiceListener
 from driver_app.voice.recognition import Recognition, default_recognizer
+from driver_app.voice.sound_device import device_setting
 from driver_app.voice.talk_button import TalkButton, watch_talk_button
 
 logger = logging.getLogger(__name__)
-
-
-def _device(name: str) -> int | str | None:
-    """A settings value as a PortAudio device: "" the default, digits an index, else a name."""
-    name = name.strip()
-    if not name:
-        return None
-    return int(name) if name.isdigit() else name
 
 
 @dataclass
@@ -66,7 +59,7 @@ class VoiceIO:
             except VoiceError as exc:
                 problems.append(f"Speech settings not used: {exc}.")
             player = SpeechPlayer(synthesizer.render("Clear").sample_rate)
-            player.open_output(_device(output))
+            player.open_output(device_setting(output))
             closers.append(player.close)
             sink = VoiceSpeechSink(synthesizer, player)
             player.volume = max(0.0, min(2.0, volume_pct / 100))
@@ -77,7 +70,7 @@ class VoiceIO:
         try:
             listener = VoiceListener(default_recognizer(), on_heard)
             closers.append(listener.close)
-            listener.open_input(_device(microphone))
+            listener.open_input(device_setting(microphone))
         except VoiceError as exc:
             problems.append(f"No voice commands: {exc}.")
             listener = None

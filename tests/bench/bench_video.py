@@ -54,9 +54,9 @@ from adapters.model import empty_frames  # noqa: E402
 from driver_app.video.capture import CapturedFrame, CaptureTarget, ScreenCapture  # noqa: E402
 from driver_app.video.config import VideoConfig  # noqa: E402
 from driver_app.video.encoder import SegmentWriter, select_encoder  # noqa: E402
+from driver_app.video.presets import preset_for  # noqa: E402
 from driver_app.video.recorder import ClipSaved, VideoRecorder  # noqa: E402
-from driver_app.video.uploader import JobKind, UploadJob  # noqa: E402
-from tests.support.video_pattern import TITLE, read_stamp, start_pattern, stop_pattern  # noqa: E402
+from tests.support.video_pattern import TITLE, SegmentCopies, read_stamp, start_pattern, stop_pattern  # noqa: E402
 
 FPS = 30
 GRAB_S = 10.0
@@ -67,22 +67,6 @@ IDLE_LOOP_S = 5.0
 WARMUP_S = 2.0
 GOAL_CORES = 0.6
 TARGET = f"window:{TITLE}"
-
-
-class KeepSegments:
-    """The uploader's place: keeps a copy of every finished segment for the stamp check."""
-
-    def __init__(self, folder: Path) -> None:
-        self.folder = folder
-        self.paths: list[Path] = []
-        folder.mkdir(parents=True, exist_ok=True)
-
-    def submit(self, job: UploadJob) -> bool:
-        if job.kind is JobKind.SEGMENT:
-            copy = self.folder / job.path.name
-            shutil.copy(job.path, copy)
-            self.paths.append(copy)
-        return True
 
 
 @dataclass
@@ -151,7 +135,8 @@ def sample_frames(count: int) -> list[np.ndarray]:
 
 def encode_baseline(frames: list[np.ndarray], folder: Path, name: str) -> dict[str, float]:
     """The encoder alone, as fast as it goes, on frames already captured."""
-    writer = SegmentWriter(folder / f"{name}.mp4", select_encoder("auto"), 1280, 720, FPS, max_bitrate=4_147_200)
+    max_bitrate = preset_for("720p", FPS).max_bitrate  # the recorder's rate cap at 720p30
+    writer = SegmentWriter(folder / f"{name}.mp4", select_encoder("auto"), 1280, 720, FPS, max_bitrate=max_bitrate)
     cpu0, wall0 = time.process_time(), time.perf_counter()
     for i, pixels in enumerate(frames):
         writer.add(pixels, i / FPS)
@@ -165,25 +150,29 @@ def encode_baseline(frames: list[np.ndarray], folder: Path, name: str) -> dict[s
     }
 
 
-def stamps_missing(paths: list[Path]) -> tuple[int, int, int]:
-    """(frames decoded, stamps readable, frames missing by the stamps) over the segments."""
+def read_segments(paths: list[Path]) -> tuple[int, int, int, list[float]]:
+    """(frames decoded, stamps readable, frames missing by the stamps, frame intervals in ms) over the segments."""
     stamps: list[int] = []
+    intervals_ms: list[float] = []
     decoded = 0
     for path in paths:
+        pts: list[float] = []
         with av.open(str(path)) as container:
             for frame in container.decode(video=0):
                 decoded += 1
+                pts.append(float(frame.pts * frame.time_base))
                 stamp = read_stamp(frame.to_ndarray(format="gray"))
                 if stamp is not None:
                     stamps.append(stamp)
+        intervals_ms.extend(np.diff(pts) * 1000)
     steps = np.diff(stamps)
     missing = int(np.sum(np.maximum(0, np.round(steps / (1000 / FPS)) - 1)))
-    return decoded, len(stamps), missing
+    return decoded, len(stamps), missing, intervals_ms
 
 
 async def record(folder: Path, seconds: float, *, clip: bool) -> dict[str, Any]:
     """The recorder for `seconds` under a pipeline-like loop; the numbers of the window."""
-    keep = KeepSegments(folder / "kept")
+    keep = SegmentCopies(folder / "kept")
     events: list[Any] = []
     recorder = VideoRecorder(
         VideoConfig(target=TARGET, resolution="720p", fps=FPS, segment_s=4.0, folder=folder, upload="all"),
@@ -211,12 +200,7 @@ async def record(folder: Path, seconds: float, *, clip: bool) -> dict[str, Any]:
         clip_cpu = recorder.stats.clip_s - clip_started
     await asyncio.to_thread(recorder.stop)
     wall = wall1 - wall0
-    decoded, readable, missing = stamps_missing(keep.paths)
-    intervals_ms = []
-    for path in keep.paths:
-        with av.open(str(path)) as container:
-            pts = [float(f.pts * f.time_base) for f in container.decode(video=0)]
-        intervals_ms.extend(np.diff(pts) * 1000)
+    decoded, readable, missing, intervals_ms = read_segments(keep.paths)
     return {
         "wall_s": wall,
         "cores": (cpu1 - cpu0) / wall,

@@ -17,6 +17,7 @@ from typing import Any
 import aiohttp
 import pytest
 
+from relay.auth import decode_pairing
 from relay.protocol import Role
 from tests.support.browser import chromium_or_skip, headless_chromium, save_screenshot, spki_pin
 from tests.support.dashboard import RelayProcess, wait_for
@@ -27,10 +28,6 @@ pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 CAR = 1
 WIDTH, HEIGHT = 640, 360
 TELEMETRY = {"car_id": CAR, "start_s": 125.0, "end_s": 129.0, "speed_mps": [61.0, 61.4, 61.9], "brake": [0, 0, 0.4]}
-
-
-def token_of(pairing: str) -> str:
-    return urllib.parse.parse_qs(urllib.parse.urlsplit(pairing).query)["t"][0]
 
 
 async def upload(relay: RelayProcess, token: str, segment_id: str, body: bytes, query: dict[str, str]) -> Any:
@@ -64,7 +61,7 @@ def test_the_relay_stores_a_drivers_video_and_the_dashboard_lists_and_plays_it(
     chromium_or_skip()
     movie = h264_fmp4(4.0, width=WIDTH, height=HEIGHT)
     with RelayProcess(tmp_path / "relay") as relay:
-        driver = token_of(relay.invite("Alice", Role.DRIVER, CAR))
+        driver = decode_pairing(relay.invite("Alice", Role.DRIVER, CAR)).token
         viewer = relay.invite("Vic", Role.VIEWER)
         window = {"kind": "segment", "start_s": "95", "end_s": "125"}
         stored = asyncio.run(upload(relay, driver, "seg-0001", movie, window))

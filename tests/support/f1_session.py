@@ -23,7 +23,14 @@ import numpy.typing as npt
 
 from adapters.demo import DemoSim, DemoVariance
 from adapters.f1udp import frame_kinds
-from adapters.f1udp_frames import FUEL_DENSITY_KG_PER_L, GRAVITY_MPS2, KPA_PER_PSI, STEERING_LOCK_RAD, WHEEL_ORDER
+from adapters.f1udp_frames import (
+    DIRECTION_SCALE,
+    FUEL_DENSITY_KG_PER_L,
+    GRAVITY_MPS2,
+    KPA_PER_PSI,
+    STEERING_LOCK_RAD,
+    WHEEL_ORDER,
+)
 from adapters.f1udp_layouts import PACKET_LAYOUTS, SESSION_TYPES, Layout, PacketId
 from adapters.f1udp_packets import peek_header
 from adapters.model import FrameBlock, SessionFlag, SessionInfo, TrackSurface
@@ -121,16 +128,15 @@ def f1_session(packet_format: int = 2024, laps: int = 3, seed: int = 4, step: in
     x, y, z, fx, fz = _outline_xyz(sim, dist)
     mc = motion["cars"][:, :N_CARS]
     mc["world_position_x_m"], mc["world_position_y_m"], mc["world_position_z_m"] = x, y, z
-    mc["world_forward_dir_x"] = np.round(fx * 32767)
-    mc["world_forward_dir_z"] = np.round(fz * 32767)
-    mc["world_right_dir_x"] = np.round(-fz * 32767)
-    mc["world_right_dir_z"] = np.round(fx * 32767)
+    mc["world_forward_dir_x"] = np.round(fx * DIRECTION_SCALE)
+    mc["world_forward_dir_z"] = np.round(fz * DIRECTION_SCALE)
+    mc["world_right_dir_x"] = np.round(-fz * DIRECTION_SCALE)
+    mc["world_right_dir_z"] = np.round(fx * DIRECTION_SCALE)
     mc["g_force_lateral_g"][:, 0] = f["lat_accel_mps2"] / GRAVITY_MPS2
     mc["g_force_longitudinal_g"][:, 0] = f["long_accel_mps2"] / GRAVITY_MPS2
     extra = motion
     if packet_format >= 2023:
         extra = _headers(layouts[PacketId.MOTION_EX], packet_format, PacketId.MOTION_EX, t, frames)
-        by_kind[PacketId.MOTION_EX] = []
     extra["angular_velocity_y_radps"] = f["yaw_rate_radps"]
     by_kind[PacketId.MOTION] = _cut(motion)
     if packet_format >= 2023:

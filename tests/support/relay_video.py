@@ -26,7 +26,7 @@ from relay.auth import TokenStore
 from relay.protocol import Envelope, MessageType, Role, decode_message, encode_message
 from relay.server import RelayServer, ServerOptions
 from relay.spool import Spool
-from relay.tls import CertificateFiles, client_ssl_context, ensure_certificate, server_ssl_context
+from relay.tls import client_ssl_context, ensure_certificate, server_ssl_context
 
 FRAGMENTED: dict[str, str] = {"movflags": "frag_keyframe+empty_moov+default_base_moof"}
 
@@ -126,18 +126,6 @@ async def _body(response: aiohttp.ClientResponse) -> Any:
         return text
 
 
-def video_options(tmp_path: Path, certificate: CertificateFiles, **video: Any) -> ServerOptions:
-    return ServerOptions(
-        host="127.0.0.1",
-        port=0,
-        ssl_context=server_ssl_context(certificate),
-        dashboard_port=0,
-        state_path=tmp_path / "state.json",
-        video_dir=tmp_path / "video",
-        **video,
-    )
-
-
 @asynccontextmanager
 async def video_rig(tmp_path: Path, **video: Any) -> AsyncIterator[VideoRig]:
     """A relay with video in `tmp_path` (same store, spool and certificate when started again there).
@@ -158,7 +146,16 @@ async def video_rig(tmp_path: Path, **video: Any) -> AsyncIterator[VideoRig]:
         tokens_file.write_text(json.dumps(tokens))
     certificate = ensure_certificate(tmp_path / "tls", ["127.0.0.1", "localhost"])
     spool = Spool(tmp_path / "spool.sqlite3")
-    server = RelayServer(store, spool, options=video_options(tmp_path, certificate, **video))
+    options = ServerOptions(
+        host="127.0.0.1",
+        port=0,
+        ssl_context=server_ssl_context(certificate),
+        dashboard_port=0,
+        state_path=tmp_path / "state.json",
+        video_dir=tmp_path / "video",
+        **video,
+    )
+    server = RelayServer(store, spool, options=options)
     await server.start()
     assert server.dashboard is not None
     connector = aiohttp.TCPConnector(ssl=aiohttp.Fingerprint(bytes.fromhex(certificate.fingerprint_sha256)))

@@ -18,20 +18,28 @@ check fails (a torn or damaged frame).
 With `--busy` the upper part is a textured picture scrolling sideways (every pixel changes every
 frame, as in a sim) instead of the colour bars: the benchmark's worst case for the encoder. The
 child prints "ready" on stdout once the window is shown and painted.
+
+`SegmentCopies` stands in for the recorder's uploader and keeps a copy of every segment handed to
+it, for the checks to read back after the replay buffer has deleted its own.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import os
+import shutil
 import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 import numpy as np
 import numpy.typing as npt
+
+if TYPE_CHECKING:
+    from driver_app.video.uploader import UploadJob
 
 TITLE: Final = "PitBox test pattern"
 WIDTH: Final = 1280
@@ -227,6 +235,32 @@ def stop_pattern(process: subprocess.Popen[str]) -> None:
     except subprocess.TimeoutExpired:
         process.kill()
         process.communicate(timeout=5)
+
+
+class SegmentCopies:
+    """The uploader's place: keeps every job handed over, and a copy of each segment in `folder` (`paths`)."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.jobs: list[UploadJob] = []
+        self.paths: list[Path] = []
+        folder.mkdir(parents=True, exist_ok=True)
+
+    def submit(self, job: UploadJob) -> bool:
+        from driver_app.video.uploader import JobKind  # not loaded by the pattern's child process
+
+        if job.kind is JobKind.SEGMENT:
+            copy = self.folder / job.path.name
+            shutil.copy(job.path, copy)
+            self.paths.append(copy)
+        self.jobs.append(job)
+        return True
+
+    async def run(self) -> None:
+        await asyncio.Event().wait()
+
+    async def wait_idle(self, timeout_s: float) -> bool:
+        return True
 
 
 def main(argv: list[str] | None = None) -> int:

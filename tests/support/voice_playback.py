@@ -19,6 +19,8 @@ from typing import Final
 import numpy as np
 import numpy.typing as npt
 
+from driver_app.voice.player import BLOCK_FRAMES
+
 ASOUNDRC: Final = "pcm.!default { type null }\nctl.!default { type hw card 0 }\n"
 
 
@@ -32,7 +34,7 @@ class ClockedSoundCard:
     """Calls `fill(block)` every `block_frames / sample_rate` seconds of the clock, like a sound card."""
 
     def __init__(
-        self, fill: Callable[[npt.NDArray[np.float32]], None], sample_rate: int, block_frames: int = 256
+        self, fill: Callable[[npt.NDArray[np.float32]], None], sample_rate: int, block_frames: int = BLOCK_FRAMES
     ) -> None:
         self.fill = fill
         self.sample_rate = sample_rate

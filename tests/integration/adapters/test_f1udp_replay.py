@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 from collections import defaultdict
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -31,6 +30,7 @@ from driver_app.pipeline import (
 )
 from driver_app.speech import ConsoleSpeechSink
 from tests.support.f1_session import f1_session, impair, packet_kind_and_frame
+from tests.support.pipeline import run_until
 
 pytestmark = pytest.mark.integration
 TIMEOUT_S = 60.0
@@ -106,21 +106,6 @@ def test_a_20_hz_stream_replays_without_counting_loss(tmp_path: Path) -> None:
     assert (adapter.stats.frames_lost, adapter.stats.packets_missing) == (0, 0)
 
 
-async def run_until(pipeline: Pipeline, done: Callable[[], bool]) -> None:
-    stop = asyncio.Event()
-
-    async def watch() -> None:
-        while not done():
-            await asyncio.sleep(0.02)
-        stop.set()
-
-    watcher = asyncio.create_task(watch())
-    try:
-        await asyncio.wait_for(pipeline.run(stop), TIMEOUT_S)
-    finally:
-        watcher.cancel()
-
-
 def copilot_calls(block: FrameBlock, info: object) -> list[tuple[str, str]]:
     copilot = Copilot(info, settings=CoachSettings(verbosity=Verbosity.COACHING))  # type: ignore[arg-type]
     calls = []
@@ -138,7 +123,7 @@ def test_the_copilot_and_strategy_run_unchanged_on_f1_frames(tmp_path: Path) -> 
     events: list[PipelineEvent] = []
     config = PipelineConfig(adapter="f1", verbosity=Verbosity.COACHING, poll_s=0.0)
     pipeline = Pipeline(config, events.append, speech=ConsoleSpeechSink(lambda line: None), adapter=adapter)
-    asyncio.run(run_until(pipeline, lambda: pipeline.stats.frames_produced >= len(session.demo)))
+    asyncio.run(run_until(pipeline, lambda: pipeline.stats.frames_produced >= len(session.demo), TIMEOUT_S))
 
     sessions = [e.info for e in events if isinstance(e, SessionUpdated)]
     assert sessions and sessions[-1].sim == "f1" and len(sessions[-1].drivers) == 20

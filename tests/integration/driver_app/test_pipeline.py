@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -29,6 +28,7 @@ from relay.client import RelayClient
 from relay.protocol import Envelope, MessageType, Role
 from relay.server import RelayServer, ServerOptions
 from tests.support.irsdk_image import IrsdkImageWriter, ScriptedSession
+from tests.support.pipeline import run_until
 from tests.support.reference import reference_path
 
 pytestmark = pytest.mark.integration
@@ -43,21 +43,6 @@ def demo_config(relay: EmbeddedRelay | None = None, *, speed: float | None = Non
         relay_token="" if relay is None else relay.driver_token,
         verbosity=Verbosity.COACHING,
     )
-
-
-async def run_until(pipeline: Pipeline, done: Callable[[], bool], timeout_s: float = TIMEOUT_S) -> None:
-    stop = asyncio.Event()
-
-    async def watch() -> None:
-        while not done():
-            await asyncio.sleep(0.02)
-        stop.set()
-
-    watcher = asyncio.create_task(watch())
-    try:
-        await asyncio.wait_for(pipeline.run(stop), timeout_s)
-    finally:
-        watcher.cancel()
 
 
 def test_without_a_relay_the_pipeline_coaches_and_runs_strategy_on_every_lap() -> None:

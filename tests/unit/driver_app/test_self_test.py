@@ -69,8 +69,8 @@ def test_own_modules_are_every_module_of_the_packages() -> None:
 
 
 def test_imports_made_inside_functions_are_found() -> None:
-    # driver_app.voice.player imports sounddevice only when a device is opened
-    found = self_test.imported_by(["driver_app.voice.player", "driver_app.voice.recognition"])
+    # driver_app.voice.sound_device imports sounddevice only when a device is opened
+    found = self_test.imported_by(["driver_app.voice.sound_device", "driver_app.voice.recognition"])
     assert {"sounddevice", "vosk", "pocketsphinx"} <= found
 
 

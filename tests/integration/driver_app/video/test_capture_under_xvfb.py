@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,8 +25,8 @@ import pytest
 
 from driver_app.pipeline import ClipSaved, Pipeline, PipelineConfig, PipelineEvent
 from driver_app.video.config import VideoConfig
-from driver_app.video.uploader import JobKind, UploadJob
-from tests.support.video_pattern import TITLE, read_stamp, start_pattern, stop_pattern
+from driver_app.video.uploader import JobKind
+from tests.support.video_pattern import TITLE, SegmentCopies, read_stamp, start_pattern, stop_pattern
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -35,27 +34,6 @@ CAPTURE_S = 30.0
 CLIP_AT_S = 15.0
 FPS = 30
 FRAME_MS = 1000.0 / FPS
-
-
-class CopyingUploader:
-    """Stands in for the relay uploader: keeps a copy of each segment as it is handed over."""
-
-    def __init__(self, folder: Path) -> None:
-        self.folder = folder
-        self.jobs: list[UploadJob] = []
-        folder.mkdir(parents=True)
-
-    def submit(self, job: UploadJob) -> bool:
-        if job.kind is JobKind.SEGMENT:
-            shutil.copy(job.path, self.folder / job.path.name)
-        self.jobs.append(job)
-        return True
-
-    async def run(self) -> None:
-        await asyncio.Event().wait()
-
-    async def wait_idle(self, timeout_s: float) -> bool:
-        return True
 
 
 @dataclass
@@ -113,7 +91,7 @@ def recording(tmp_path_factory: pytest.TempPathFactory, x_display: str) -> Recor
         video=VideoConfig(target=f"window:{TITLE}", resolution="720p", fps=FPS, segment_s=4.0, folder=folder),
     )
     pipeline = Pipeline(config, events.append)
-    uploader = CopyingUploader(folder / "handed-over")
+    uploader = SegmentCopies(folder / "handed-over")
     pipeline.video_uploader = uploader  # type: ignore[assignment]
     marks: dict[str, float] = {}
 

@@ -4,7 +4,6 @@ clips the relay never got offered again, and a target that is not there."""
 from __future__ import annotations
 
 import json
-import shutil
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,27 +15,12 @@ import pytest
 from driver_app.video.config import VideoConfig
 from driver_app.video.errors import CaptureError
 from driver_app.video.recorder import UPLOADED_SUFFIX, ClipSaved, VideoRecorder
-from driver_app.video.uploader import JobKind, UploadJob
-from tests.support.video_pattern import read_stamp, start_pattern, stop_pattern
+from driver_app.video.uploader import JobKind
+from tests.support.video_pattern import SegmentCopies, read_stamp, start_pattern, stop_pattern
 
 pytestmark = pytest.mark.integration
 
 TITLE = "PitBox recorder test"
-
-
-class Handover:
-    """The uploader's place: keeps every job (and a copy of each segment)."""
-
-    def __init__(self, folder: Path) -> None:
-        self.folder = folder
-        self.jobs: list[UploadJob] = []
-        folder.mkdir(parents=True, exist_ok=True)
-
-    def submit(self, job: UploadJob) -> bool:
-        if job.kind is JobKind.SEGMENT:
-            shutil.copy(job.path, self.folder / job.path.name)
-        self.jobs.append(job)
-        return True
 
 
 @pytest.fixture
@@ -50,7 +34,7 @@ def pattern(x_display: str) -> Iterator[float]:
         stop_pattern(process)
 
 
-def recorder(tmp_path: Path, handover: Handover | None = None, events: list[Any] | None = None) -> VideoRecorder:
+def recorder(tmp_path: Path, handover: SegmentCopies | None = None, events: list[Any] | None = None) -> VideoRecorder:
     config = VideoConfig(
         target=f"window:{TITLE}", segment_s=1.0, clip_before_s=1.0, clip_after_s=1.0, folder=tmp_path / "video"
     )
@@ -62,7 +46,7 @@ def recorder(tmp_path: Path, handover: Handover | None = None, events: list[Any]
 
 
 def test_a_window_is_found_by_its_title_and_captured_where_it_is(tmp_path: Path, pattern: float) -> None:
-    handover = Handover(tmp_path / "segments")
+    handover = SegmentCopies(tmp_path / "segments")
     video = recorder(tmp_path, handover)
     video.start()
     assert video.capture is not None and video.capture.region is not None
@@ -109,7 +93,7 @@ def test_clips_the_relay_never_got_are_offered_again_at_the_next_start(tmp_path:
     time.sleep(1.5)
     first.stop()
     (clip,) = [e.clip for e in events if isinstance(e, ClipSaved)]
-    handover = Handover(tmp_path / "handover")
+    handover = SegmentCopies(tmp_path / "handover")
     second = recorder(tmp_path, handover)
     second.start()
     second.stop()
@@ -119,7 +103,7 @@ def test_clips_the_relay_never_got_are_offered_again_at_the_next_start(tmp_path:
     assert offered[0].start_s == pytest.approx(clip.start_s, abs=1e-3)
     second.upload_done(offered[0], True)
     assert clip.path.with_name(clip.clip_id + UPLOADED_SUFFIX).exists()
-    third = recorder(tmp_path, Handover(tmp_path / "third"))
+    third = recorder(tmp_path, SegmentCopies(tmp_path / "third"))
     third.start()
     third.stop()
     assert [j for j in third.uploader.jobs if j.kind is JobKind.CLIP] == []  # type: ignore[union-attr]
