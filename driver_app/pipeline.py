@@ -291,6 +291,9 @@ class Pipeline:
         self._last_live_s = -math.inf
         self._newest_t = 0.0
         self._newest_frame: TelemetryFrame | None = None
+        self._stint_started_s: float | None = None
+        """Session time the car last left pit road (or the first frame): the stint's start."""
+        self._on_pit_road = False
         self._last_spoken = ""
         """The last thing said to the driver ("repeat that")."""
         self.video: VideoRecorder | None = None
@@ -357,6 +360,7 @@ class Pipeline:
                 (h.handoff_id for h in reversed(self.handoffs.values()) if h.status == "requested"), None
             ),
             last_spoken=self._last_spoken,
+            stint_started_s=self._stint_started_s,
         )
         reply = answer(command, view)
         text = reply.text
@@ -407,6 +411,18 @@ class Pipeline:
             clip_id = self.save_clip("voice")
             if clip_id is None and self.config.video is not None:
                 raise RuntimeError("video is off")
+
+    def _track_stint(self, block: FrameBlock) -> None:
+        """A stint starts when the car leaves pit road (or with the first frame PitBox sees)."""
+        on_pit_road = block.frames["on_pit_road"]
+        session_time_s = block.frames["session_time_s"]
+        if self._stint_started_s is None or session_time_s[0] < self._stint_started_s:  # or a new session
+            self._stint_started_s = float(session_time_s[0])
+        before = np.concatenate(([self._on_pit_road], on_pit_road[:-1]))
+        exits = np.flatnonzero(before & ~on_pit_road)
+        if exits.size:
+            self._stint_started_s = float(session_time_s[exits[-1]])
+        self._on_pit_road = bool(on_pit_road[-1])
 
     def _tell_team(self, text: str, priority: str) -> None:
         if self.relay is not None:
@@ -475,6 +491,7 @@ class Pipeline:
             self.telemetry_ring.extend(block.frames)
         for frame in frames:
             self.strategy.on_frame(frame)
+        self._track_stint(block)
         for call in self.copilot.process(block):
             self.stats.calls += 1
             self.speech.say(call)

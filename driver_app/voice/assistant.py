@@ -138,6 +138,28 @@ def _tyres(view: CarView) -> str:
     return (", ".join(parts) + ".").capitalize() if parts else "No tyre data from this sim."
 
 
+def _minutes(seconds: float) -> str:
+    whole = max(0, round(seconds / 60))
+    return f"{whole} minute" if whole == 1 else f"{whole} minutes"
+
+
+def _stint(view: CarView) -> str:
+    """Time left in the stint: to the team's limit where one is known, else to the end of the fuel."""
+    frame = view.frame
+    if frame is None or view.stint_started_s is None:
+        return "No stint yet."
+    driven_s = max(0.0, frame.session_time_s - view.stint_started_s)
+    if view.max_stint_s is not None:
+        return f"{_minutes(view.max_stint_s - driven_s)} left in this stint."
+    driven = f"{_minutes(driven_s)} driven in this stint"
+    strategy = view.strategy
+    fuel = None if strategy is None else strategy.fuel
+    lap_s = None if strategy is None else strategy.last_lap_s or strategy.best_lap_s
+    if fuel is None or not lap_s:
+        return f"{driven.capitalize()}; no fuel figures yet."
+    return f"{driven.capitalize()}, fuel for about {_minutes(fuel.laps_of_fuel_left * lap_s)} more."
+
+
 def answer(command: Command | None, view: CarView) -> Reply:
     """What to say (and do) for `command` (None: nothing was understood)."""
     if command is None:
@@ -167,10 +189,7 @@ def answer(command: Command | None, view: CarView) -> Reply:
     if intent == "tyre_status":
         return Reply(_tyres(view))
     if intent == "stint_time_left":
-        if frame is None or view.stint_started_s is None or view.max_stint_s is None:
-            return Reply("No stint limit set.")
-        left = view.max_stint_s - (frame.session_time_s - view.stint_started_s)
-        return Reply(f"{max(0, round(left / 60))} minutes left in this stint.")
+        return Reply(_stint(view))
     if intent == "box_this_lap":
         return Reply("Box this lap, copy. Pit stop set.", Action.BOX_THIS_LAP)
     if intent == "pit_add_fuel":

@@ -89,3 +89,16 @@ def test_pit_commands_carry_their_amounts_and_fill_to_end_uses_the_fuel_plan() -
 )
 def test_lap_times_are_said_as_minutes_seconds_and_tenths(seconds: float, said: str) -> None:
     assert lap_time(seconds) == said
+
+
+def test_stint_time_is_told_to_the_team_limit_or_else_to_the_end_of_the_fuel() -> None:
+    frame = race_frame()
+    started = frame.session_time_s - 20 * 60.0
+    limited = CarView(frame=frame, strategy=snapshot(), stint_started_s=started, max_stint_s=3600.0)
+    assert answer(Command("stint_time_left"), limited).text == "40 minutes left in this stint."
+    by_fuel = answer(Command("stint_time_left"), CarView(frame=frame, strategy=snapshot(), stint_started_s=started))
+    fuel_minutes = round(40.0 / 2.9 * 95.152 / 60)
+    assert by_fuel.text == f"20 minutes driven in this stint, fuel for about {fuel_minutes} minutes more."
+    no_fuel = answer(Command("stint_time_left"), CarView(frame=frame, stint_started_s=started))
+    assert no_fuel.text == "20 minutes driven in this stint; no fuel figures yet."
+    assert answer(Command("stint_time_left"), CarView(frame=frame)).text == "No stint yet."
