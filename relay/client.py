@@ -9,9 +9,11 @@ again, in order; the relay drops duplicates by seq and acknowledges them again.
 
 Control messages (session info, strategy, handoff answers) are queued while offline and sent on
 reconnect. Everything the relay sends is delivered on `incoming` as `Envelope`s; binary telemetry
-(for viewers) as `TelemetryBatch`es on `telemetry`. TLS: `fingerprint_sha256` from the pairing
-string pins the relay's self-signed certificate (checked inside the handshake, before the token
-is sent); a relay with another certificate is refused for good, not retried.
+(for viewers) as `TelemetryBatch`es on `telemetry`; `subscribed` is set once the relay has
+acknowledged the subscription, so telemetry sent from then on reaches this client. TLS:
+`fingerprint_sha256` from the pairing string pins the relay's self-signed certificate (checked
+inside the handshake, before the token is sent); a relay with another certificate is refused for
+good, not retried.
 """
 
 from __future__ import annotations
@@ -60,6 +62,8 @@ RATE_LIMITED_BACKOFF_S: Final = 0.25
 ACK_TIMEOUT_S: Final = 3.0
 """Batches in flight and no acknowledgement for this long: send them again."""
 WAKE_AT_LEAST_S: Final = 0.5
+SUBSCRIBE_ID: Final = "sub"
+"""Envelope id of the subscription, which the relay's acknowledgement carries back."""
 
 
 @dataclass(slots=True)
@@ -120,6 +124,7 @@ class RelayClient:
         self.telemetry: asyncio.Queue[TelemetryBatch] = asyncio.Queue(maxsize=1000)
         self.identity: dict[str, Any] | None = None
         self.connected = asyncio.Event()
+        self.subscribed = asyncio.Event()
         self._buffer: deque[_Entry] = deque()
         self._control: deque[str] = deque()
         self._next_seq = 0
@@ -202,6 +207,7 @@ class RelayClient:
                 else:
                     raise
             self.connected.clear()
+            self.subscribed.clear()
             self._notify("offline")
             if self._closing:
                 return
@@ -232,7 +238,7 @@ class RelayClient:
             self.stats.connects += 1
             self._adopt_relay_seq(result.data.get("last_seq"))
             if self.subscribe_request is not None:
-                await ws.send(encode_message(Envelope(MessageType.SUBSCRIBE, "sub", self.subscribe_request)))
+                await ws.send(encode_message(Envelope(MessageType.SUBSCRIBE, SUBSCRIBE_ID, self.subscribe_request)))
             self.connected.set()
             self._notify("connected")
             # Everything unacknowledged goes again, in order, with the seq it first went out with.
@@ -306,6 +312,8 @@ class RelayClient:
             self.telemetry.put_nowait(batch)
             return
         envelope = decode_message(message)
+        if envelope.type is MessageType.ACK and envelope.id == SUBSCRIBE_ID:
+            self.subscribed.set()  # batches the relay takes in from now on are forwarded here
         if envelope.type is MessageType.ACK and "seq" in envelope.data and envelope.data.get("car_id") == self.car_id:
             self._acked(int(envelope.data["seq"]))
             return

@@ -58,8 +58,14 @@ async def running_relay(tmp_path: Path) -> AsyncIterator[Relay]:
     }
     files = ensure_certificate(tmp_path / "tls", ["127.0.0.1", "localhost"])
     spool = Spool(tmp_path / "spool.sqlite3")
+    # These tests follow every frame to the viewers, so a viewer slowed by a busy machine must not
+    # have older batches conflated away (the relay's slow-client policy, tested on its own).
     options = ServerOptions(
-        host="127.0.0.1", port=0, ssl_context=server_ssl_context(files), state_path=tmp_path / "state.json"
+        host="127.0.0.1",
+        port=0,
+        ssl_context=server_ssl_context(files),
+        state_path=tmp_path / "state.json",
+        max_telemetry_per_car=1000,
     )
     server = RelayServer(store, spool, options=options)
     await server.start()
@@ -85,7 +91,8 @@ def test_driver_telemetry_reaches_viewers_and_the_spool(tmp_path: Path) -> None:
             driver = relay.client("driver", car_id=7)
             for client in (viewer, slow, driver):
                 client.start()
-            await asyncio.wait_for(asyncio.gather(viewer.connected.wait(), slow.connected.wait()), TIMEOUT_S)
+            # Telemetry reaches a viewer once the relay has taken its subscription in.
+            await asyncio.wait_for(asyncio.gather(viewer.subscribed.wait(), slow.subscribed.wait()), TIMEOUT_S)
             for k in range(50):  # 300 frames at 10 Hz batches
                 driver.send_frames(frames(k * 6, 6))
                 await asyncio.sleep(0.005)
