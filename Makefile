@@ -7,6 +7,10 @@ VENV_PY := $(VENV)/bin/python
 # Written after a successful `pip install -e ".[dev]"`; older than pyproject.toml -> reinstall.
 VENV_STAMP := $(VENV)/.pitbox-installed
 PYTEST_ARGS ?=
+# Two workers: the side lane (tests/conftest.py: the five-minute Qt guard, the recognition run)
+# beside everything else, in order. PYTEST_WORKERS=0 runs the suite in one process.
+PYTEST_WORKERS ?= 2
+PYTEST_LANES := $(if $(filter 0,$(PYTEST_WORKERS)),,-n $(PYTEST_WORKERS) --dist loadgroup)
 # Screen for tests under xvfb-run: 24-bit colour (xvfb-run's default is 8-bit, bad for screenshots).
 XVFB_SCREEN ?= 1920x1080x24
 
@@ -54,12 +58,12 @@ test: system-deps venv
 	@$(VENV_PY) -c 'import pynput' 2>/dev/null || $(VENV_PY) -m pip install --quiet "pynput>=1.7.6" || \
 	  echo "note: pynput did not install (it compiles evdev: gcc and Python headers); the key-hook test will skip" >&2
 	@if command -v xvfb-run >/dev/null 2>&1; then \
-	  echo "QT_QPA_PLATFORM=$$QT_QPA_PLATFORM xvfb-run -a $(VENV_PY) -m pytest $(PYTEST_ARGS)"; \
-	  xvfb-run -a -s "-screen 0 $(XVFB_SCREEN)" $(VENV_PY) -m pytest $(PYTEST_ARGS); \
+	  echo "QT_QPA_PLATFORM=$$QT_QPA_PLATFORM xvfb-run -a $(VENV_PY) -m pytest $(PYTEST_LANES) $(PYTEST_ARGS)"; \
+	  xvfb-run -a -s "-screen 0 $(XVFB_SCREEN)" $(VENV_PY) -m pytest $(PYTEST_LANES) $(PYTEST_ARGS); \
 	else \
 	  echo "note: xvfb-run not found (run 'make system-deps' as root); tests needing an X display will skip" >&2; \
-	  echo "QT_QPA_PLATFORM=$$QT_QPA_PLATFORM $(VENV_PY) -m pytest $(PYTEST_ARGS)"; \
-	  $(VENV_PY) -m pytest $(PYTEST_ARGS); \
+	  echo "QT_QPA_PLATFORM=$$QT_QPA_PLATFORM $(VENV_PY) -m pytest $(PYTEST_LANES) $(PYTEST_ARGS)"; \
+	  $(VENV_PY) -m pytest $(PYTEST_LANES) $(PYTEST_ARGS); \
 	fi
 
 lint: venv

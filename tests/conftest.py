@@ -1,4 +1,5 @@
-"""Suite-wide test configuration: the Qt platform default, the `gui` marker, and `artifacts_dir`.
+"""Suite-wide test configuration: the Qt platform default, the `gui` marker, the two xdist lanes, and
+`artifacts_dir`.
 
 Everything else belongs in the test packages or in `tests/support/` helpers imported explicitly.
 """
@@ -7,6 +8,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any, Final
 
 import pytest
 
@@ -18,6 +20,15 @@ ARTIFACTS_DIR = Path(__file__).resolve().parent / "artifacts"
 """Screenshots, reports and other files tests leave for a person to look at (gitignored)."""
 
 _QT_FIXTURES = frozenset({"qtbot", "qapp"})
+SIDE_LANE_FILES: Final = frozenset(
+    {
+        "tests/unit/driver_app/qt/test_long_run.py",  # five minutes, mostly waiting
+        "tests/integration/driver_app/voice/test_recognition_espeak.py",  # renders and hears 520 commands
+    }
+)
+"""The long tests that keep to themselves. `make test` runs two xdist workers with `--dist loadgroup`:
+one runs these, the other everything else in collection order, so the long ones overlap the rest
+instead of adding to it (and no two tests that share the X display run at once)."""
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -25,6 +36,23 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if _QT_FIXTURES.intersection(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.gui)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """`--dist loadgroup`: two lanes, the side lane's files and the main lane of everything else.
+
+    Done here rather than with `xdist_group` marks because xdist 3.8 groups by rewriting a test's
+    node id, which pytest 9 no longer lets it do: the marks are silently ignored."""
+    if config.getvalue("dist") != "loadgroup":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class TwoLanes(LoadScopeScheduling):  # type: ignore[misc]
+        def _split_scope(self, nodeid: str) -> str:
+            return "side" if nodeid.split("::", 1)[0] in SIDE_LANE_FILES else "main"
+
+    return TwoLanes(config, log)
 
 
 @pytest.fixture(scope="session")

@@ -45,6 +45,17 @@ def recorder(tmp_path: Path, handover: SegmentCopies | None = None, events: list
     )
 
 
+def capture_frames(video: VideoRecorder, count: int, timeout_s: float = 30.0) -> None:
+    """Wait until `count` more frames are captured. Capture is paced at 30 fps at most, so they span
+    at least (count - 1) / 30 s of video however busy the machine is (a fixed sleep is not enough
+    when a loaded machine stalls the capture for a moment)."""
+    target = video.stats.frames_captured + count
+    deadline = time.monotonic() + timeout_s
+    while video.stats.frames_captured < target:
+        assert time.monotonic() < deadline, f"only {video.stats.frames_captured} of {target} frames captured"
+        time.sleep(0.02)
+
+
 def test_a_window_is_found_by_its_title_and_captured_where_it_is(tmp_path: Path, pattern: float) -> None:
     handover = SegmentCopies(tmp_path / "segments")
     video = recorder(tmp_path, handover)
@@ -52,7 +63,7 @@ def test_a_window_is_found_by_its_title_and_captured_where_it_is(tmp_path: Path,
     assert video.capture is not None and video.capture.region is not None
     region = video.capture.region
     assert (region.left, region.top, region.width, region.height) == (200, 150, 640, 360)
-    time.sleep(2.5)
+    capture_frames(video, 75)  # more than two 1 s segments
     video.stop()
     segments = [j for j in handover.jobs if j.kind is JobKind.SEGMENT]
     assert len(segments) >= 2
@@ -70,13 +81,13 @@ def test_incidents_close_together_share_a_clip_and_the_drivers_request_gets_its_
     events: list[Any] = []
     video = recorder(tmp_path, events=events)
     video.start()
-    time.sleep(1.2)
+    capture_frames(video, 40)  # more than the 1 s before the clip
     spin = video.request_clip("incident:spin", detail="spin")
     time.sleep(0.3)
     assert video.request_clip("incident:off_track", detail="off track") == spin
     mine = video.request_clip("voice")
     assert mine != spin
-    time.sleep(1.5)
+    capture_frames(video, 45)  # more than the 1 s after it
     video.stop()
     saved = {e.clip.clip_id: e.clip for e in events if isinstance(e, ClipSaved)}
     assert set(saved) == {spin, mine}
@@ -88,9 +99,9 @@ def test_incidents_close_together_share_a_clip_and_the_drivers_request_gets_its_
 def test_clips_the_relay_never_got_are_offered_again_at_the_next_start(tmp_path: Path, pattern: float) -> None:
     first = recorder(tmp_path, events=(events := []))
     first.start()
-    time.sleep(1.2)
+    capture_frames(first, 40)
     first.request_clip("menu")
-    time.sleep(1.5)
+    capture_frames(first, 45)
     first.stop()
     (clip,) = [e.clip for e in events if isinstance(e, ClipSaved)]
     handover = SegmentCopies(tmp_path / "handover")
