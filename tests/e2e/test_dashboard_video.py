@@ -20,7 +20,8 @@ import pytest
 from relay.auth import decode_pairing
 from relay.protocol import Role
 from tests.support.browser import chromium_or_skip, headless_chromium, save_screenshot, spki_pin
-from tests.support.dashboard import RelayProcess, wait_for
+from tests.support.dashboard import RelayProcess
+from tests.support.polling import wait_for
 from tests.support.relay_video import h264_fmp4
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -47,7 +48,12 @@ async def upload(relay: RelayProcess, token: str, segment_id: str, body: bytes, 
     return answer
 
 
-LISTED = "return [...document.querySelectorAll('#clips li[data-segment-id]')].map(li => li.dataset.segmentId)"
+# Videos the relay has listed (with their links): an announcement alone shows the item as "getting its
+# link" until the page's listing comes back.
+LISTED = (
+    "return [...document.querySelectorAll('#clips li[data-segment-id]')]"
+    ".filter(li => !li.querySelector('a.download').hidden).map(li => li.dataset.segmentId)"
+)
 PLAYBACK = """
 const v = document.querySelector(`#clips li[data-segment-id="${arguments[0]}"] video`);
 return v ? {ready: v.readyState, time: v.currentTime, width: v.videoWidth, height: v.videoHeight,
@@ -116,7 +122,7 @@ def test_the_relay_stores_a_drivers_video_and_the_dashboard_lists_and_plays_it(
 
             # A new segment arrives while the page is open: announced, listed on top, the clip plays on.
             asyncio.run(upload(relay, driver, "seg-0002", movie, {"kind": "segment", "start_s": "125", "end_s": "155"}))
-            wait_for(lambda: page.execute_script(LISTED)[0] == "seg-0002", "the new segment at the top of the list")
+            wait_for(lambda: page.execute_script(LISTED)[:1] == ["seg-0002"], "the new segment at the top of the list")
             playing = page.execute_script(PLAYBACK, "clip-0001")
             assert not playing["paused"] and playing["time"] >= later["time"]
             assert page.execute_script("return pitbox.videoErrors.length") == 0
