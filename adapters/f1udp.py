@@ -178,7 +178,6 @@ class F1Stream:
         self._step: int | None = None
         self._newest: int | None = None
         self._recent: dict[int, frozenset[PacketId]] = {}
-        self._recent_order: deque[int] = deque()
         self._event_keys: deque[bytes] = deque(maxlen=64)
 
     # ----------------------------------------------------------------- outputs
@@ -387,9 +386,8 @@ class F1Stream:
         self.stats.frames += 1
         self._released, self._released_time_s = frame, max(self._released_time_s, pending.session_time_s)
         self._recent[frame] = frozenset(pending.packets)
-        self._recent_order.append(frame)
-        while len(self._recent_order) > RECENT_FRAMES:
-            self._recent.pop(self._recent_order.popleft(), None)
+        while len(self._recent) > RECENT_FRAMES:
+            del self._recent[next(iter(self._recent))]
         status = pending.packets.get(PacketId.CAR_STATUS)
         if status is not None and state.player_idx < MAX_CARS_IN_PACKET:
             capacity = float(status.record["cars"]["fuel_capacity_kg"][state.player_idx])

@@ -298,7 +298,6 @@ class Pipeline:
         """The last thing said to the driver ("repeat that")."""
         self.video: VideoRecorder | None = None
         """The recorder while video runs."""
-        self.telemetry_ring: TelemetryRing | None = None
         self.video_uploader: VideoUploader | None = self._video_uploader()
         self._stopping_videos: list[VideoRecorder] = []
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -486,9 +485,9 @@ class Pipeline:
         self.stats.frames_produced += len(frames)
         block = FrameBlock.from_frames(frames)
         video = self.video
-        if video is not None and self.telemetry_ring is not None:
+        if video is not None:
             video.note_time(frames[-1].session_time_s)  # first: the read's moment, for the video clock
-            self.telemetry_ring.extend(block.frames)
+            video.telemetry.extend(block.frames)
         for frame in frames:
             self.strategy.on_frame(frame)
         self._track_stint(block)
@@ -686,11 +685,10 @@ class Pipeline:
     def _start_video(self, config: VideoConfig) -> None:
         from driver_app.video.recorder import VideoRecorder
 
-        self.telemetry_ring = TelemetryRing()
         relay = self.relay
         recorder = VideoRecorder(
             config,
-            telemetry=self.telemetry_ring,
+            telemetry=TelemetryRing(),
             uploader=self.video_uploader,
             car_id=(lambda: relay.car_id) if relay is not None else (lambda: None),
         )

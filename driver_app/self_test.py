@@ -158,7 +158,12 @@ def third_party_modules(own: Sequence[str], platform: str = sys.platform) -> lis
 def bundle_manifest(own: Sequence[str] | None = None) -> list[str]:
     """The third-party modules a bundle built in this environment must carry: those PitBox uses that
     are installed here (an optional one, like dxcam, only where it is)."""
-    return [name for name in third_party_modules(own if own is not None else own_modules()) if _has_module(_top(name))]
+    return _installed_only(third_party_modules(own if own is not None else own_modules()))
+
+
+def _installed_only(used: Iterable[str]) -> list[str]:
+    """The modules of `used` whose package is installed here."""
+    return [name for name in used if has_module(_top(name))]
 
 
 def importable_here(name: str) -> bool:
@@ -182,7 +187,8 @@ def _has_library(*names: str) -> bool:
     return any(ctypes.util.find_library(name) for name in names)
 
 
-def _has_module(name: str) -> bool:
+def has_module(name: str) -> bool:
+    """Whether `name` can be found here (without importing it; a missing parent package is no error)."""
     try:
         return importlib.util.find_spec(name) is not None
     except (ImportError, ValueError):
@@ -202,7 +208,7 @@ def check_imports() -> str:
             raise SelfTestError(f"the bundle's list of modules ({MANIFEST}) is not a list of names")
     else:
         used = third_party_modules(own)
-        expected = [name for name in used if _has_module(_top(name))]
+        expected = _installed_only(used)
         absent = sorted({_top(name) for name in used} - {_top(name) for name in expected})
     others = [name for name in expected if importable_here(name)]
     failures: list[str] = []
@@ -309,36 +315,38 @@ def check_speech() -> str:
 
 
 def check_recognizer() -> str:
-    from driver_app.voice.recognition import SAMPLE_RATE, PocketsphinxRecognizer
+    from driver_app.voice.audio import RECOGNIZER_RATE
+    from driver_app.voice.recognition import PocketsphinxRecognizer
 
     recognizer = PocketsphinxRecognizer()
-    result = recognizer.recognize(np.zeros(SAMPLE_RATE, dtype=np.int16))
+    result = recognizer.recognize(np.zeros(RECOGNIZER_RATE, dtype=np.int16))
     if result.command is not None:
         raise SelfTestError(f"silence was recognised as the command {result.command!r}")
     return "pocketsphinx en-US model and the command grammar load; silence is no command"
 
 
 def check_vosk() -> str:
-    from driver_app.voice.recognition import SAMPLE_RATE, VoskRecognizer, find_vosk_model
+    from driver_app.voice.audio import RECOGNIZER_RATE
+    from driver_app.voice.recognition import VoskRecognizer, find_vosk_model
 
     model = find_vosk_model()
     if model is None:
         raise CheckSkipped("no vosk model installed (`pitbox voice install-model` adds one)")
     recognizer = VoskRecognizer(model)
-    recognizer.recognize(np.zeros(SAMPLE_RATE, dtype=np.int16))
+    recognizer.recognize(np.zeros(RECOGNIZER_RATE, dtype=np.int16))
     return f"the model in {model} loads"
 
 
 def check_video() -> str:
     import av
 
-    from driver_app.video.encoder import MOVFLAGS
+    from driver_app.video.encoder import ENCODER_OPTIONS, FALLBACK, MOVFLAGS
 
     width, height = VIDEO_SIZE
     sources = [_test_picture(i, width, height) for i in range(VIDEO_FRAMES)]
     buffer = io.BytesIO()
     with av.open(buffer, mode="w", format="mp4", options={"movflags": MOVFLAGS}) as output:
-        stream = output.add_stream("libx264", rate=30, options={"preset": "ultrafast", "tune": "zerolatency"})
+        stream = output.add_stream(FALLBACK, rate=30, options=ENCODER_OPTIONS[FALLBACK])
         stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
         for picture in sources:
             for packet in stream.encode(av.VideoFrame.from_ndarray(picture, format="rgb24")):

@@ -42,12 +42,11 @@ INT_RANGES: Final = {
     "video_clip_before_s": (0, 60),
     "video_clip_after_s": (0, 60),
 }
-VIDEO_UPLOADS: Final = UPLOAD_MODES
 CHOICES: Final[Mapping[str, Sequence[str]]] = {
     "verbosity": VERBOSITIES,
     "video_resolution": tuple(RESOLUTIONS),
     "video_encoder": tuple(ENCODER_NAMES),
-    "video_upload": VIDEO_UPLOADS,
+    "video_upload": UPLOAD_MODES,
 }
 """Settings that take one of a few names: the names each accepts."""
 

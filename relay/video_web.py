@@ -176,15 +176,9 @@ class VideoRoutes:
     def _describe(self, item: VideoItem, now_s: float) -> dict[str, Any]:
         base = f"/video/{item.car_id}/{item.segment_id}"
         return {
-            "segment_id": item.segment_id,
-            "car_id": item.car_id,
-            "kind": item.kind,
-            "start_s": item.start_s,
-            "end_s": item.end_s,
-            "bytes": item.video_bytes,
+            **item.announcement(),
             "telemetry_bytes": item.telemetry_bytes,
             "stored_s": item.stored_s,
-            "url": item.api_path,
             "play_url": self.signer.link(f"{base}.mp4", now_s),
             "telemetry_url": self.signer.link(f"{base}.telemetry.json", now_s) if item.has_telemetry else None,
         }

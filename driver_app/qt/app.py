@@ -165,7 +165,7 @@ class AppPipelineFactory:
                     f"Team dashboard: {self.embedded.dashboard_url}\nViewer pairing: {self.embedded.viewer_pairing}",
                 )
             )
-        adapter = choose_adapter(settings.adapter, f1_listen=settings.f1_listen)
+        adapter = await asyncio.to_thread(choose_adapter, settings.adapter, f1_listen=settings.f1_listen)
         config = PipelineConfig(
             adapter=adapter,
             relay_url=url,

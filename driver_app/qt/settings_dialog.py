@@ -33,7 +33,8 @@ from PySide6.QtWidgets import (
 
 from adapters import base
 from driver_app.qt import autostart
-from driver_app.settings import INT_RANGES, VERBOSITIES, VIDEO_UPLOADS, Settings, SettingsError, save_settings, validate
+from driver_app.settings import INT_RANGES, VERBOSITIES, Settings, SettingsError, save_settings, validate
+from driver_app.video.config import UPLOAD_MODES
 from driver_app.video.presets import RESOLUTIONS
 
 logger = logging.getLogger(__name__)
@@ -56,6 +57,11 @@ FIELD_TITLES: Final = {
     "speech_rate_wpm": "Speaking rate",
     "speech_volume_pct": "Speech volume",
     "start_with_windows": "Start with Windows",
+}
+UPLOAD_TITLES: Final = {
+    "all": "Live segments and clips",
+    "clips": "Clips only",
+    "none": "Keep on this PC",
 }
 VERBOSITY_TITLES: Final = {
     "quiet": "Quiet: spotter, flags and pit calls only",
@@ -147,9 +153,8 @@ class SettingsDialog(QDialog):
         self.video_fps.setSuffix(" fps")
         self.video_fps.setValue(settings.video_fps)
         self.video_upload = QComboBox()
-        for name, title in (("all", "Live segments and clips"), ("clips", "Clips only"), ("none", "Keep on this PC")):
-            if name in VIDEO_UPLOADS:
-                self.video_upload.addItem(title, name)
+        for name in UPLOAD_MODES:
+            self.video_upload.addItem(UPLOAD_TITLES.get(name, name), name)
         self._select(self.video_upload, settings.video_upload)
         self.verbosity = QComboBox()
         for name in VERBOSITIES:

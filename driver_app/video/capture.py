@@ -236,7 +236,6 @@ class CaptureStats:
     failures: int = 0
     grab_s: float = 0.0
     """Time spent inside the grabber."""
-    region_changes: int = 0
 
 
 @dataclass
@@ -360,6 +359,5 @@ class ScreenCapture:
             return region
         if found != region:
             logger.info("the captured window moved or resized: %s", found)
-            self.stats.region_changes += 1
             self.region = found
         return found

@@ -44,7 +44,7 @@ from typing import Any, Final
 import numpy as np
 import numpy.typing as npt
 
-from adapters.model import CHANNELS, FRAME_DTYPE, Channel, empty_frames
+from adapters.model import CHANNELS, FRAME_DTYPE, Channel, empty_frames, json_ready
 
 FORMAT: Final = "pitbox-telemetry-window"
 VERSION: Final = 1
@@ -119,11 +119,7 @@ def _column(channel: Channel, values: npt.NDArray[Any]) -> list[Any]:
     decimals = _decimals(channel)
     if decimals is None:
         return values.tolist()  # type: ignore[no-any-return]
-    rounded = np.round(values.astype(np.float64), decimals)
-    listed: list[Any] = np.where(np.isfinite(rounded), rounded, np.nan).tolist()
-    if rounded.ndim == 1:
-        return [None if v != v else v for v in listed]
-    return [[None if v != v else v for v in row] for row in listed]
+    return json_ready(np.round(values.astype(np.float64), decimals).tolist())  # type: ignore[no-any-return]
 
 
 def channel_table() -> list[dict[str, Any]]:

@@ -39,7 +39,6 @@ from driver_app.voice.errors import VoiceError
 
 logger = logging.getLogger(__name__)
 
-SAMPLE_RATE: Final = RECOGNIZER_RATE
 MODEL_ENV: Final = "PITBOX_VOSK_MODEL"
 BUNDLED_MODEL_DIR: Final = "vosk-model"
 """Folder of a vosk model inside a packaged PitBox (the PyInstaller bundle's root)."""
@@ -225,7 +224,7 @@ class VoskRecognizer:
         if not pcm:
             return Recognition("", None, self.engine, time.perf_counter() - start)
         with self._lock:
-            recognizer = self._vosk.KaldiRecognizer(self._model, SAMPLE_RATE, self._grammar)
+            recognizer = self._vosk.KaldiRecognizer(self._model, RECOGNIZER_RATE, self._grammar)
             recognizer.AcceptWaveform(pcm)
             text = str(json.loads(recognizer.FinalResult()).get("text", ""))
         command = None if "[unk]" in text.split() else parse_command(text)

@@ -76,10 +76,12 @@ def parse_binding(text: str) -> Binding | None:
 
 class ButtonState:
     """Turns a stream of pressed/released readings into changes: `update` returns the new state when
-    it differs from the last one, else None (auto-repeat, a hook reporting one press twice)."""
+    it differs from the last one, else None (auto-repeat, a hook reporting one press twice); `set`
+    also calls `on_change(pressed)` on a change."""
 
-    def __init__(self) -> None:
+    def __init__(self, on_change: Callable[[bool], None] | None = None) -> None:
         self.pressed = False
+        self.on_change = on_change
         self._lock = threading.Lock()
 
     def update(self, pressed: bool) -> bool | None:
@@ -88,6 +90,10 @@ class ButtonState:
                 return None
             self.pressed = pressed
             return pressed
+
+    def set(self, pressed: bool) -> None:
+        if self.update(pressed) is not None and self.on_change is not None:
+            self.on_change(pressed)
 
 
 class TalkButton(Protocol):
@@ -126,8 +132,7 @@ class KeyWatcher:
     def __init__(self, binding: KeyBinding, on_change: Callable[[bool], None]) -> None:
         keyboard = _pynput_keyboard()
         self.binding = binding
-        self.on_change = on_change
-        self._state = ButtonState()
+        self._state = ButtonState(on_change)
         self._listener: Any = keyboard.Listener(on_press=self._pressed, on_release=self._released)
         self._target = self._listener.canonical(_pynput_key(keyboard, binding.key))
         self._listener.daemon = True
@@ -137,22 +142,18 @@ class KeyWatcher:
     def _matches(self, key: Any) -> bool:
         return key is not None and self._listener.canonical(key) == self._target
 
-    def _set(self, pressed: bool) -> None:
-        if self._state.update(pressed) is not None:
-            self.on_change(pressed)
-
     def _pressed(self, key: Any) -> None:
         if self._matches(key):
-            self._set(True)
+            self._state.set(True)
 
     def _released(self, key: Any) -> None:
         if self._matches(key):
-            self._set(False)
+            self._state.set(False)
 
     def close(self) -> None:
         self._listener.stop()
         self._listener.join(timeout=2)
-        self._set(False)
+        self._state.set(False)
 
 
 # ------------------------------------------------------------------------------------------ joystick
@@ -200,9 +201,8 @@ class JoystickWatcher:
 
     def __init__(self, binding: JoystickBinding, on_change: Callable[[bool], None]) -> None:
         self.binding = binding
-        self.on_change = on_change
         self.device_name: str | None = None
-        self._state = ButtonState()
+        self._state = ButtonState(on_change)
         self._stop = threading.Event()
         self._ready = threading.Event()
         self._error: TalkButtonError | None = None
@@ -211,10 +211,6 @@ class JoystickWatcher:
         self._ready.wait(timeout=10)
         if self._error is not None:
             raise self._error
-
-    def _set(self, pressed: bool) -> None:
-        if self._state.update(pressed) is not None:
-            self.on_change(pressed)
 
     def _run(self) -> None:
         try:
@@ -237,7 +233,7 @@ class JoystickWatcher:
                     logger.warning("push-to-talk wheel %r disconnected", self.device_name)
                     lib.SDL_JoystickClose(handle)
                     handle, self.device_name = None, None
-                    self._set(False)
+                    self._state.set(False)
                 if handle is None:
                     if waited < next_scan:
                         continue
@@ -245,7 +241,7 @@ class JoystickWatcher:
                     handle = self._open(lib, warned)
                     warned = True
                     continue
-                self._set(bool(lib.SDL_JoystickGetButton(handle, self.binding.button)))
+                self._state.set(bool(lib.SDL_JoystickGetButton(handle, self.binding.button)))
         finally:
             if handle is not None:
                 lib.SDL_JoystickClose(handle)
@@ -274,7 +270,7 @@ class JoystickWatcher:
     def close(self) -> None:
         self._stop.set()
         self._thread.join(timeout=2)
-        self._set(False)
+        self._state.set(False)
 
 
 def watch_talk_button(setting: str, on_change: Callable[[bool], None]) -> TalkButton | None:
@@ -322,9 +318,10 @@ class ButtonProbe:
         for index in range(lib.SDL_NumJoysticks()):
             handle = self._handles.get(index)
             if handle is None:
-                handle = self._handles[index] = lib.SDL_JoystickOpen(index)
+                handle = lib.SDL_JoystickOpen(index)
                 if not handle:
-                    continue
+                    continue  # tried again on the next poll
+                self._handles[index] = handle
             for button in range(lib.SDL_JoystickNumButtons(handle)):
                 down = bool(lib.SDL_JoystickGetButton(handle, button))
                 if down and not self._down.get((index, button), False):

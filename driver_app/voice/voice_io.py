@@ -58,11 +58,10 @@ class VoiceIO:
                 synthesizer.configure(voice=voice or None, rate_wpm=rate_wpm)
             except VoiceError as exc:
                 problems.append(f"Speech settings not used: {exc}.")
-            player = SpeechPlayer(synthesizer.render("Clear").sample_rate)
+            player = SpeechPlayer(synthesizer.render("Clear").sample_rate, volume=max(0.0, min(2.0, volume_pct / 100)))
             player.open_output(device_setting(output))
             closers.append(player.close)
             sink = VoiceSpeechSink(synthesizer, player)
-            player.volume = max(0.0, min(2.0, volume_pct / 100))
         except VoiceError as exc:
             problems.append(f"No voice: {exc}. Calls are shown, not spoken.")
             sink = ConsoleSpeechSink()

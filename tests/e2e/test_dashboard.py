@@ -18,7 +18,8 @@ from selenium.webdriver.support.ui import Select
 from driver_app.pipeline import HandoffPrompt
 from relay.protocol import Role
 from tests.support.browser import chromium_or_skip, headless_chromium, save_screenshot, spki_pin
-from tests.support.dashboard import PipelineThread, RelayProcess, wait_for
+from tests.support.dashboard import PipelineThread, RelayProcess
+from tests.support.polling import wait_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 

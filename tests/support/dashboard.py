@@ -2,8 +2,7 @@
 
 `RelayProcess` runs the relay's own command line in a child process (so a test can kill it and
 start it again on the same ports, certificate and data), `PipelineThread` runs the driver app's
-headless pipeline on the demo sim in a thread with its own event loop, and `wait_for` polls a
-condition with a clear failure message.
+headless pipeline on the demo sim in a thread with its own event loop.
 
     with RelayProcess(tmp_path / "relay") as relay:
         tokens = relay.invite(...)
@@ -30,6 +29,7 @@ from driver_app.pipeline import Pipeline, PipelineConfig, PipelineEvent
 from relay.auth import PairingInfo, TokenStore, encode_pairing
 from relay.protocol import Role
 from relay.tls import CertificateFiles, ensure_certificate
+from tests.support.polling import wait_for
 
 T = TypeVar("T")
 START_TIMEOUT_S: Final = 30.0
@@ -40,18 +40,6 @@ def free_port() -> int:
         probe.bind(("127.0.0.1", 0))
         port: int = probe.getsockname()[1]
         return port
-
-
-def wait_for(condition: Callable[[], T], what: str, timeout_s: float = 30.0, every_s: float = 0.1) -> T:
-    """Poll `condition` until it returns something truthy (returned); fail the test after `timeout_s`."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout_s:.0f} s waiting for {what}")
-        time.sleep(every_s)
 
 
 class RelayProcess:

@@ -87,7 +87,7 @@ def test_third_party_modules_follow_the_platform() -> None:
 
 def test_a_bundle_must_carry_only_what_this_environment_has(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(self_test, "third_party_modules", lambda own: ["numpy", "numpy.typing", "dxcam", "dxcam.x"])
-    monkeypatch.setattr(self_test, "_has_module", lambda name: name != "dxcam")  # an optional package not installed
+    monkeypatch.setattr(self_test, "has_module", lambda name: name != "dxcam")  # an optional package not installed
     assert self_test.bundle_manifest(["driver_app"]) == ["numpy", "numpy.typing"]
 
 

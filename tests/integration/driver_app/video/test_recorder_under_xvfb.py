@@ -16,6 +16,7 @@ from driver_app.video.config import VideoConfig
 from driver_app.video.errors import CaptureError
 from driver_app.video.recorder import UPLOADED_SUFFIX, ClipSaved, VideoRecorder
 from driver_app.video.uploader import JobKind
+from tests.support.polling import wait_for
 from tests.support.video_pattern import SegmentCopies, read_stamp, start_pattern, stop_pattern
 
 pytestmark = pytest.mark.integration
@@ -50,10 +51,7 @@ def capture_frames(video: VideoRecorder, count: int, timeout_s: float = 30.0) ->
     at least (count - 1) / 30 s of video however busy the machine is (a fixed sleep is not enough
     when a loaded machine stalls the capture for a moment)."""
     target = video.stats.frames_captured + count
-    deadline = time.monotonic() + timeout_s
-    while video.stats.frames_captured < target:
-        assert time.monotonic() < deadline, f"only {video.stats.frames_captured} of {target} frames captured"
-        time.sleep(0.02)
+    wait_for(lambda: video.stats.frames_captured >= target, f"{count} more frames", timeout_s, every_s=0.02)
 
 
 def test_a_window_is_found_by_its_title_and_captured_where_it_is(tmp_path: Path, pattern: float) -> None:

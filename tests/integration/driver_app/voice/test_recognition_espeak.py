@@ -39,7 +39,7 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
-from driver_app.voice.audio import RECOGNIZER_RATE, UtteranceCapture, resample
+from driver_app.voice.audio import RECOGNIZER_RATE, UtteranceCapture, resample, to_float32
 from driver_app.voice.commands import example_phrases, parse_command
 from driver_app.voice.recognition import MODEL_ENV, CommandRecognizer, Recognition, find_vosk_model
 
@@ -157,7 +157,7 @@ def read_wav(path: str | Path) -> tuple[npt.NDArray[np.float32], int]:
     with wave.open(str(path), "rb") as wav:
         rate = wav.getframerate()
         pcm = np.frombuffer(wav.readframes(wav.getnframes()), dtype="<i2")
-    return (pcm.astype(np.float32) / 32768.0), rate
+    return to_float32(pcm), rate
 
 
 def engine_noise(n: int, seed: int, rate: int = RECOGNIZER_RATE) -> npt.NDArray[np.float32]:

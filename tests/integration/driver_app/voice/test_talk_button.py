@@ -8,11 +8,12 @@ X server the suite runs under (xvfb-run), with keys typed through XTest.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -27,16 +28,12 @@ from driver_app.voice.talk_button import (
     TalkButtonError,
     sdl_joystick,
 )
+from tests.support import polling
 
 pytestmark = [pytest.mark.integration]
 
 
-def wait_for(condition: Callable[[], Any], what: str, timeout_s: float = 10.0) -> Any:
-    deadline = time.monotonic() + timeout_s
-    while not (value := condition()):
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.005)
-    return value
+wait_for = functools.partial(polling.wait_for, timeout_s=10.0, every_s=0.005)
 
 
 class VirtualWheel:
